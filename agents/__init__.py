@@ -1,0 +1,27 @@
+"""RL-agent plug-ins for rlhf-gym: an SB3 language-model policy with KL control, and TokenPPO.
+
+Names are imported on first use, so ``import agents`` stays cheap and a missing optional
+dependency (``sb3-contrib``) only matters to the agent that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CausalLMPolicy": "agents.sb3.policy",
+    "KLPenaltyCallback": "agents.sb3.kl_callback",
+    "TokenPPO": "agents.token_ppo.trainer",
+    "TokenPPOConfig": "agents.token_ppo.config",
+    "FixedKLController": "agents.kl",
+    "AdaptiveKLController": "agents.kl",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'agents' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,77 @@
+"""KL control shared by the agents: per-token KL estimates and the beta controllers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def kl_k1(logp_policy: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    """Per-token KL estimate ``log pi(a) - log pi_ref(a)`` for ``a ~ pi`` (unbiased, can be < 0)."""
+    return logp_policy - logp_ref
+
+
+def kl_k3(logp_policy: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    """Per-token KL estimate ``(r - 1) - log r`` with ``r = pi_ref(a) / pi(a)``: unbiased, >= 0."""
+    log_ratio = logp_ref - logp_policy
+    return torch.expm1(log_ratio) - log_ratio
+
+
+@dataclass
+class FixedKLController:
+    """A constant KL coefficient."""
+
+    value: float
+
+    def update(self, current_kl: float, num_episodes: int) -> None:
+        """A fixed beta ignores feedback (the method exists so controllers are interchangeable)."""
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value = float(state["value"])
+
+
+@dataclass
+class AdaptiveKLController:
+    """Ziegler et al. (2019): move beta so the measured KL tracks ``target``.
+
+    ``beta *= 1 + clip(KL / target - 1, -0.2, 0.2) * n / horizon`` after each batch of ``n``
+    episodes.
+    """
+
+    value: float
+    target: float = 6.0
+    horizon: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.value <= 0 or self.target <= 0 or self.horizon <= 0:
+            raise ValueError(
+                f"beta ({self.value}), target ({self.target}) and horizon ({self.horizon}) "
+                "must all be positive"
+            )
+
+    def update(self, current_kl: float, num_episodes: int) -> None:
+        error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
+        self.value *= 1.0 + error * num_episodes / self.horizon
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value, "target": self.target, "horizon": self.horizon}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value = float(state["value"])
+        self.target = float(state["target"])
+        self.horizon = int(state["horizon"])
+
+
+KLController = FixedKLController | AdaptiveKLController
+
+
+def make_kl_controller(
+    beta: float, adaptive: bool, target: float = 6.0, horizon: int = 10_000
+) -> KLController:
+    if beta < 0:
+        raise ValueError(f"KL coefficient beta must be >= 0, got {beta}")
+    return AdaptiveKLController(beta, target, horizon) if adaptive else FixedKLController(beta)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``rlhf-gym`` command line, one module each."""

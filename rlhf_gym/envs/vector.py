@@ -1,0 +1,167 @@
+"""TextGenerationVectorEnv: N text-generation episodes stepped together, scored in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from rlhf_gym.envs.text_generation import Observation, TextGenerationEnv, check_prompt
+from rlhf_gym.rewards import check_scores
+
+
+class TextGenerationVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`TextGenerationEnv` behind Gymnasium's ``VectorEnv`` API.
+
+    It has the semantics of ``SyncVectorEnv`` over the same single envs (same observations,
+    rewards, flags and infos under the same seeds: sub-env ``i`` is seeded with ``seed + i``),
+    with one difference that is the point of it: every episode that ends on a step is scored by
+    **one** call to the reward predictor. The sub-envs share one tokenizer and one predictor.
+
+    Autoreset modes (``autoreset_mode=``):
+
+    * ``NEXT_STEP`` (default, as ``SyncVectorEnv``): the step after an episode ends resets that
+      sub-env, ignoring its action, with reward 0 and both flags False.
+    * ``SAME_STEP``: a sub-env is reset on the step its episode ends; the last observation
+      and info are in ``info["final_obs"]`` / ``info["final_info"]``.
+    * ``DISABLED``: a finished sub-env stays finished until ``reset()`` or
+      ``reset(options={"reset_mask": mask})``; its actions are ignored and it reports reward 0
+      and no new ending. This suits agents that generate a batch of whole episodes.
+
+    ``reset(options={"prompts": [...]})`` gives each sub-env its own prompt (one per sub-env,
+    or per selected sub-env with ``reset_mask``); any other option goes to every sub-env.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **env_kwargs: Any,
+    ) -> None:
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        first = TextGenerationEnv(**env_kwargs)
+        shared = {
+            **env_kwargs,
+            "tokenizer": first.tokenizer,
+            "reward_predictor": first.reward_predictor,
+            "prompts": first.prompts,
+        }
+        self.envs = [first, *(TextGenerationEnv(**shared) for _ in range(num_envs - 1))]
+        self.num_envs = int(num_envs)
+        self.reward_predictor = first.reward_predictor
+        self.tokenizer = first.tokenizer
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {**first.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = first.render_mode
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[Observation, dict[str, Any]]:
+        options = dict(options or {})
+        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, bool)), dtype=bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        selected = np.flatnonzero(mask)
+        seeds = self._seeds(seed)
+        prompts = options.pop("prompts", None)
+        if prompts is not None and len(prompts) != len(selected):
+            raise ValueError(f"{len(prompts)} prompts given for {len(selected)} sub-envs to reset")
+        plan = []
+        for position, sub_env in enumerate(selected):
+            sub_options = dict(options)
+            if prompts is not None:
+                sub_options["prompt"] = prompts[position]
+            if "prompt" in sub_options:
+                check_prompt(sub_options["prompt"])  # a bad prompt fails before any sub-env resets
+            plan.append((sub_env, sub_options))
+        infos: dict[str, Any] = {}
+        for sub_env, sub_options in plan:
+            _, info = self.envs[sub_env].reset(seed=seeds[sub_env], options=sub_options)
+            infos = self._add_info(infos, info, sub_env)
+        self._needs_reset[selected] = False
+        return self._observations(), infos
+
+    def step(
+        self, actions: Any
+    ) -> tuple[Observation, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(
+                f"expected {self.num_envs} actions, got an array of shape {actions.shape}"
+            )
+        # 1. Validate everything before changing anything.
+        to_reset = np.flatnonzero(self._needs_reset) if self._resets_next_step else []
+        idle = set(to_reset) | (
+            {i for i, e in enumerate(self.envs) if e._done} if self._disabled else set()
+        )
+        pending = {i: env._validate(actions[i]) for i, env in enumerate(self.envs) if i not in idle}
+        # 2. Score every episode that ends on this step in one call.
+        ending = [i for i, step in pending.items() if step.ends]
+        texts = [self.envs[i]._texts(pending[i]) for i in ending]
+        scores = self._score(texts)
+        # 3. Commit.
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        infos: dict[str, Any] = {}
+        for i in to_reset:
+            infos = self._add_info(infos, self.envs[i].reset()[1], i)
+        for i, step in pending.items():
+            self.envs[i]._commit(step)
+        for score, i, (prompt, completion) in zip(scores, ending, texts, strict=True):
+            final_obs, rewards[i], terminated[i], truncated[i], info = self.envs[i]._finish(
+                float(score), prompt, completion
+            )
+            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                info = {"final_obs": final_obs, "final_info": info, **self.envs[i].reset()[1]}
+            infos = self._add_info(infos, info, i)
+        self._needs_reset = terminated | truncated
+        return self._observations(), rewards, terminated, truncated, infos
+
+    def render(self) -> tuple[str | None, ...] | None:
+        if self.render_mode is None:
+            return None
+        return tuple(env.render() for env in self.envs)
+
+    # ---------------------------------------------------------------------- helpers
+    @property
+    def _resets_next_step(self) -> bool:
+        return self.autoreset_mode == AutoresetMode.NEXT_STEP
+
+    @property
+    def _disabled(self) -> bool:
+        return self.autoreset_mode == AutoresetMode.DISABLED
+
+    def _score(self, texts: list[tuple[str, str]]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        prompts, completions = zip(*texts, strict=True)
+        raw = self.reward_predictor(list(prompts), list(completions))
+        return check_scores(raw, len(texts), self.reward_predictor)
+
+    def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, (int, np.integer)):
+            return [int(seed) + i for i in range(self.num_envs)]
+        if len(seed) != self.num_envs:
+            raise ValueError(f"{len(seed)} seeds given for {self.num_envs} sub-envs")
+        return list(seed)
+
+    def _observations(self) -> Observation:
+        return {
+            "input_ids": np.stack([env._input_ids for env in self.envs]),
+            "attention_mask": np.stack([env._attention_mask for env in self.envs]),
+        }

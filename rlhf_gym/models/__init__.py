@@ -1,0 +1,18 @@
+"""Loading policies and tokenizers: presets, the bundled SmolLM2 GGUF, HF ids and local paths."""
+
+from rlhf_gym.models.loading import (
+    load_model,
+    load_model_and_tokenizer,
+    load_tokenizer,
+    model_names,
+)
+from rlhf_gym.models.presets import PRESETS, build_preset_model
+
+__all__ = [
+    "PRESETS",
+    "build_preset_model",
+    "load_model",
+    "load_model_and_tokenizer",
+    "load_tokenizer",
+    "model_names",
+]

@@ -1,0 +1,74 @@
+"""Load a causal LM and its tokenizer by name: a preset, the bundled SmolLM2, an HF id or a path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from rlhf_gym.models import smollm2
+from rlhf_gym.models.presets import PRESETS, build_preset_model, load_preset_tokenizer
+
+SMOLLM2_NAMES = ("smollm2-135m", "smollm2-135m-instruct")
+
+
+def model_names() -> list[str]:
+    """Names with a meaning of their own; anything else is an HF id or a local directory."""
+    return [*PRESETS, *SMOLLM2_NAMES]
+
+
+def _pretrained_source(name: str) -> str:
+    if name in SMOLLM2_NAMES:
+        return str(smollm2.converted_path())
+    return name
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of ``name`` (a preset, ``"smollm2-135m"``, an HF id or a local path)."""
+    if name in PRESETS:
+        return load_preset_tokenizer()
+    source = _pretrained_source(name)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except OSError as err:
+        raise OSError(_not_found_message(name)) from err
+
+
+def load_model(
+    name: str,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> PreTrainedModel:
+    """A causal LM in eval mode (dropout off) on ``device``.
+
+    Presets are built from config with the preset tokenizer (or ``tokenizer`` if given); every
+    other name goes through ``AutoModelForCausalLM.from_pretrained``.
+    """
+    if name in PRESETS:
+        model = build_preset_model(name, tokenizer or load_preset_tokenizer())
+    else:
+        source = _pretrained_source(name)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        except OSError as err:
+            raise OSError(_not_found_message(name)) from err
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_model_and_tokenizer(
+    name: str, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    tokenizer = load_tokenizer(name)
+    return load_model(name, tokenizer, dtype=dtype, device=device), tokenizer
+
+
+def _not_found_message(name: str) -> str:
+    where = "a local directory" if Path(name).exists() else "an HF id (this machine may be offline)"
+    return (
+        f"could not load model {name!r} as {where}; known names are {model_names()}, "
+        "or pass a directory written by save_pretrained"
+    )

@@ -1,0 +1,86 @@
+"""The reward-predictor protocol, score validation, and lookup by name or entry point."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+ENTRY_POINT_GROUP = "rlhf_gym.reward_predictors"
+
+# Built-in predictors by name: "module:attribute" strings so that naming one imports only it.
+BUILTIN_PREDICTORS: dict[str, str] = {
+    "vader": "rlhf_gym.rewards.gold:VaderSentiment",
+}
+
+
+@runtime_checkable
+class RewardPredictor(Protocol):
+    """Anything that scores a batch of (prompt, completion) pairs.
+
+    It returns one finite float per pair, as a float32 array of shape ``(N,)``. It sees text
+    only, so a reward model with its own tokenizer plugs in unchanged.
+    """
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray: ...
+
+
+RewardSpec = str | RewardPredictor | Callable[[Sequence[str], Sequence[str]], Any]
+
+
+def check_scores(scores: Any, expected: int, source: object = "reward predictor") -> np.ndarray:
+    """Return ``scores`` as a float32 array of shape ``(expected,)``, or raise a clear error."""
+    try:
+        array = np.asarray(scores, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{source!r} returned {type(scores).__name__}, not numbers") from err
+    if array.shape != (expected,):
+        raise ValueError(
+            f"{source!r} returned scores of shape {array.shape} for {expected} completions; "
+            f"expected shape ({expected},)"
+        )
+    if not np.all(np.isfinite(array)):
+        bad = np.flatnonzero(~np.isfinite(array)).tolist()
+        raise ValueError(f"{source!r} returned non-finite scores at positions {bad}: {array[bad]}")
+    return array
+
+
+def _load_object(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def available_predictors() -> list[str]:
+    """Names accepted by :func:`make_reward_predictor`: built-ins and installed plug-ins."""
+    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(set(BUILTIN_PREDICTORS) | plugins)
+
+
+def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
+    """Turn a name, a predictor instance or a plain callable into a reward predictor.
+
+    A name is looked up among the built-ins, then in the ``rlhf_gym.reward_predictors``
+    entry-point group; the object found there is called with ``kwargs`` to build the predictor.
+    """
+    if isinstance(spec, str):
+        if spec in BUILTIN_PREDICTORS:
+            factory = _load_object(BUILTIN_PREDICTORS[spec])
+        else:
+            found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
+            if not found:
+                raise ValueError(
+                    f"unknown reward predictor {spec!r}; available: {available_predictors()}"
+                )
+            factory = found[0].load()
+        return factory(**kwargs)
+    if kwargs:
+        raise TypeError("keyword arguments are only used when the predictor is given by name")
+    if callable(spec):
+        return spec
+    raise TypeError(
+        "reward_predictor must be a name, a RewardPredictor or a callable, "
+        f"got {type(spec).__name__}"
+    )

@@ -1,0 +1,55 @@
+"""What a task is: prompts with a held-out split, a gold score, and the env's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A text-generation task that the environment can be built from.
+
+    A task module in ``rlhf_gym.tasks`` defines one module-level ``TASK`` and is registered as
+    ``rlhf_gym/{env_name}-v{version}`` automatically.
+    """
+
+    name: str
+    """Short lower-case name used on the command line (``"sentiment"``)."""
+    env_name: str
+    """Gymnasium id without namespace and version (``"Sentiment"``)."""
+    version: int
+    description: str
+    prompts_resource: str
+    """File under ``rlhf_gym/tasks/data`` with one prompt per line."""
+    gold_reward: str
+    """Name of the gold labeler (see ``rlhf_gym.rewards``) that defines what "better" means."""
+    default_reward: str
+    """Reward predictor the env uses when none is given."""
+    max_new_tokens: int = 24
+    max_prompt_tokens: int = 32
+    heldout_every: int = 5
+    """Every ``heldout_every``-th prompt (1-based) belongs to the held-out ``test`` split."""
+
+    @property
+    def env_id(self) -> str:
+        return f"rlhf_gym/{self.env_name}-v{self.version}"
+
+    def prompts(self, split: str = "train") -> list[str]:
+        """The prompts of one split: ``"train"``, ``"test"`` (held out) or ``"all"``."""
+        every = _read_prompts(self.prompts_resource)
+        if split == "all":
+            return list(every)
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {(*SPLITS, 'all')}")
+        held_out = split == "test"
+        return [p for i, p in enumerate(every) if ((i + 1) % self.heldout_every == 0) == held_out]
+
+
+@cache
+def _read_prompts(resource: str) -> tuple[str, ...]:
+    text = files("rlhf_gym.tasks").joinpath("data", resource).read_text(encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
