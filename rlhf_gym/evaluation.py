@@ -1,0 +1,167 @@
+"""Evaluate a policy on held-out prompts: gold and proxy scores, KL, length, diversity, perplexity.
+
+KL and perplexity are computed on the re-tokenised completion text with both models scoring the
+same tokens, so they are estimates of sequence-level quantities (the usual practice for text).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from rlhf_gym.preferences.collection import sample_completions
+from rlhf_gym.rewards import RewardPredictor, check_scores
+from rlhf_gym.training.sequences import completion_token_logprobs, encode_pairs
+
+
+@dataclass
+class PolicyEvaluation:
+    gold: float
+    proxy: float
+    kl: float
+    length: float
+    distinct_1: float
+    distinct_2: float
+    perplexity: float
+    num_samples: int
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Unique word n-grams over all n-grams in ``texts`` (0 when there are none)."""
+    grams = [
+        tuple(words[i : i + n])
+        for words in (t.split() for t in texts)
+        for i in range(len(words) - n + 1)
+    ]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def best_of_n_kl(n: int) -> float:
+    """KL(best-of-n || base) in nats, for distinct samples: ``log n - (n - 1) / n``."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return math.log(n) - (n - 1) / n
+
+
+def n_matching_kl(kl: float, max_n: int = 64) -> int:
+    """The smallest n whose best-of-n KL reaches ``kl`` (capped at ``max_n``)."""
+    return next((n for n in range(1, max_n + 1) if best_of_n_kl(n) >= kl), max_n)
+
+
+@torch.no_grad()
+def completion_logprob_stats(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    max_length: int = 96,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per completion: summed log-prob under the policy, under the reference, and token count."""
+    policy_sums, reference_sums, counts = [], [], []
+    for start in range(0, len(prompts), batch_size):
+        batch = encode_pairs(
+            tokenizer,
+            prompts[start : start + batch_size],
+            [c or " " for c in completions[start : start + batch_size]],
+            max_length,
+            append_eos=False,
+        )
+        policy_sums.append(completion_token_logprobs(policy, batch.to(policy.device)).sum(-1).cpu())
+        reference_sums.append(
+            completion_token_logprobs(reference, batch.to(reference.device)).sum(-1).cpu()
+        )
+        counts.append(batch.completion_mask.sum(-1))
+    return tuple(
+        torch.cat(parts).double().numpy() for parts in (policy_sums, reference_sums, counts)
+    )
+
+
+def evaluate_completions(
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    gold: RewardPredictor,
+    proxy: RewardPredictor,
+    policy_logprobs: np.ndarray,
+    reference_logprobs: np.ndarray,
+    token_counts: np.ndarray,
+) -> PolicyEvaluation:
+    """Aggregate the metrics of one set of sampled completions."""
+    gold_scores = check_scores(gold(list(prompts), list(completions)), len(prompts), gold)
+    proxy_scores = check_scores(proxy(list(prompts), list(completions)), len(prompts), proxy)
+    return PolicyEvaluation(
+        gold=float(gold_scores.mean()),
+        proxy=float(proxy_scores.mean()),
+        kl=float(np.mean(policy_logprobs - reference_logprobs)),
+        length=float(token_counts.mean()),
+        distinct_1=distinct_n(completions, 1),
+        distinct_2=distinct_n(completions, 2),
+        perplexity=float(np.exp(-reference_logprobs.sum() / max(token_counts.sum(), 1))),
+        num_samples=len(prompts),
+    )
+
+
+def evaluate_policy(
+    policy: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    gold: RewardPredictor,
+    proxy: RewardPredictor,
+    *,
+    samples_per_prompt: int = 2,
+    max_new_tokens: int = 24,
+    seed: int = 0,
+) -> tuple[PolicyEvaluation, list[tuple[str, str]]]:
+    """Sample from ``policy`` on ``prompts`` and measure; also return the samples."""
+    groups = sample_completions(
+        policy, tokenizer, prompts, samples_per_prompt, max_new_tokens=max_new_tokens, seed=seed
+    )
+    flat_prompts = [p for p, group in zip(prompts, groups, strict=True) for _ in group]
+    flat_completions = [c for group in groups for c in group]
+    stats = completion_logprob_stats(policy, reference, tokenizer, flat_prompts, flat_completions)
+    result = evaluate_completions(flat_prompts, flat_completions, gold, proxy, *stats)
+    return result, list(zip(flat_prompts, flat_completions, strict=True))
+
+
+def best_of_n(
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    gold: RewardPredictor,
+    proxy: RewardPredictor,
+    n: int,
+    *,
+    max_new_tokens: int = 24,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Best-of-n baseline: per prompt, the reference sample the proxy scores highest.
+
+    Its KL to the reference is the analytic ``log n - (n - 1) / n``.
+    """
+    groups = sample_completions(
+        reference, tokenizer, prompts, n, max_new_tokens=max_new_tokens, seed=seed
+    )
+    flat_prompts = [p for p, group in zip(prompts, groups, strict=True) for _ in group]
+    flat = [c for group in groups for c in group]
+    proxy_scores = check_scores(proxy(flat_prompts, flat), len(flat), proxy).reshape(
+        len(prompts), n
+    )
+    best = [groups[i][j] for i, j in enumerate(proxy_scores.argmax(axis=1))]
+    gold_scores = check_scores(gold(list(prompts), best), len(prompts), gold)
+    return {
+        "n": n,
+        "gold": float(gold_scores.mean()),
+        "proxy": float(proxy_scores.max(axis=1).mean()),
+        "kl": best_of_n_kl(n),
+    }

@@ -1,0 +1,128 @@
+"""Resumable stages: each writes into its own directory, which appears only when it is finished.
+
+A stage runs in ``<out>/<name>.partial`` and is renamed to ``<out>/<name>`` with a ``DONE.json``
+marker at the end, so an interrupted run leaves no half-written stage behind: the next run finds
+the ``.partial`` directory, says so, and redoes only that stage. A finished stage is skipped
+unless forced; forcing a stage also redoes every stage that depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DONE_FILE = "DONE.json"
+
+
+class StageError(RuntimeError):
+    """A stage's output is missing, corrupt or stale; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Path], dict[str, Any]]
+    """Writes the stage's files into the given directory; returns a JSON-able summary."""
+    depends_on: tuple[str, ...] = ()
+    fingerprint: str = ""
+    """What the stage's output depends on (its settings); a change needs ``--force``."""
+
+
+def dependents(stages: Sequence[Stage], roots: set[str]) -> set[str]:
+    """``roots`` and every stage that depends on one of them, directly or not."""
+    closed = set(roots)
+    for stage in stages:  # stages are in dependency order, so one pass suffices
+        if closed & set(stage.depends_on):
+            closed.add(stage.name)
+    return closed
+
+
+class StageRunner:
+    """Runs stages in order into ``output_dir``, skipping finished ones."""
+
+    def __init__(
+        self, output_dir: str | Path, stages: Sequence[Stage], log: Callable[[str], None] = print
+    ) -> None:
+        names = [stage.name for stage in stages]
+        for stage in stages:
+            unknown = [d for d in stage.depends_on if d not in names[: names.index(stage.name)]]
+            if unknown:
+                raise ValueError(f"stage {stage.name!r} depends on {unknown}, not earlier stages")
+        self.output_dir = Path(output_dir)
+        self.stages = list(stages)
+        self.log = log
+
+    def path(self, name: str) -> Path:
+        return self.output_dir / name
+
+    def summary(self, name: str) -> dict[str, Any]:
+        """The summary a finished stage returned; raises :class:`StageError` if unreadable."""
+        return self._marker(name)["summary"]
+
+    def run(self, force: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        unknown = sorted(set(force) - {s.name for s in self.stages})
+        if unknown:
+            raise ValueError(
+                f"unknown stage(s) {unknown}; stages are {[s.name for s in self.stages]}"
+            )
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        redo = dependents(self.stages, set(force))
+        for name in [s.name for s in self.stages if s.name in redo]:
+            shutil.rmtree(self.path(name), ignore_errors=True)
+        for position, stage in enumerate(self.stages, start=1):
+            header = f"[{position}/{len(self.stages)}] {stage.name}"
+            if self._is_done(stage):
+                self.log(f"{header}: done earlier, skipped ({self.path(stage.name)})")
+                continue
+            self._run_stage(stage, header)
+        return {stage.name: self.summary(stage.name) for stage in self.stages}
+
+    def _is_done(self, stage: Stage) -> bool:
+        if not self.path(stage.name).exists():
+            return False
+        recorded = self._marker(stage.name).get("fingerprint")
+        if recorded != stage.fingerprint:
+            raise StageError(
+                f"stage {stage.name!r} in {self.path(stage.name)} was made with other settings "
+                f"({recorded!r}, now {stage.fingerprint!r}); rerun with --force {stage.name} "
+                "to redo it, or choose another output directory"
+            )
+        return True
+
+    def _marker(self, name: str) -> dict[str, Any]:
+        marker = self.path(name) / DONE_FILE
+        try:
+            content = json.loads(marker.read_text(encoding="utf-8"))
+            if "summary" not in content:
+                raise KeyError("summary")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise StageError(
+                f"the output of stage {name!r} in {self.path(name)} is corrupt or incomplete "
+                f"({type(err).__name__}: {err}); rerun with --force {name} to redo it"
+            ) from err
+        return content
+
+    def _run_stage(self, stage: Stage, header: str) -> None:
+        staging = self.output_dir / f"{stage.name}.partial"
+        if staging.exists():
+            self.log(f"{header}: an earlier run was interrupted here; redoing this stage")
+            shutil.rmtree(staging)
+        staging.mkdir()
+        self.log(f"{header}: running")
+        started = time.perf_counter()
+        summary = stage.run(staging)
+        seconds = time.perf_counter() - started
+        marker = {
+            "stage": stage.name,
+            "fingerprint": stage.fingerprint,
+            "seconds": seconds,
+            "summary": summary,
+        }
+        (staging / DONE_FILE).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        staging.rename(self.path(stage.name))
+        self.log(f"{header}: finished in {seconds:.1f} s")

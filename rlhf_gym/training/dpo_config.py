@@ -1,0 +1,40 @@
+"""Configuration of Direct Preference Optimisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DPOConfig:
+    """Settings of :class:`rlhf_gym.training.DPOTrainer` (sigmoid loss, Rafailov et al. 2023)."""
+
+    beta: float = field(
+        default=0.1,
+        metadata={
+            "help": "Strength of the implicit KL constraint: higher stays closer to the reference."
+        },
+    )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata={
+            "help": "Assumed probability that a label is flipped (conservative DPO), in [0, 0.5)."
+        },
+    )
+    learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
+    num_epochs: int = field(default=1, metadata={"help": "Passes over the preference pairs."})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per optimiser step."})
+    max_length: int = field(
+        default=64, metadata={"help": "Tokens per prompt + response; longer pairs are cut."}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
+    seed: int = field(default=0, metadata={"help": "Seed of the shuffling."})
+
+    def __post_init__(self) -> None:
+        for name in ("beta", "learning_rate", "num_epochs", "batch_size", "max_grad_norm"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be at least 2, got {self.max_length}")

@@ -1,0 +1,33 @@
+"""Configuration of supervised fine-tuning on demonstrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SFTConfig:
+    """Settings of :class:`rlhf_gym.training.SFTTrainer`."""
+
+    learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate."})
+    num_epochs: int = field(default=3, metadata={"help": "Passes over the demonstrations."})
+    batch_size: int = field(default=16, metadata={"help": "Demonstrations per optimiser step."})
+    max_length: int = field(
+        default=64, metadata={"help": "Tokens per prompt + completion; longer pairs are cut."}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
+    completion_only_loss: bool = field(
+        default=True,
+        metadata={"help": "Train on completion tokens (and EOS) only, not on the prompt."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the shuffling."})
+
+    def __post_init__(self) -> None:
+        for name in ("learning_rate", "num_epochs", "batch_size", "max_grad_norm"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be at least 2, got {self.max_length}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")

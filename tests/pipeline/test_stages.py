@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from rlhf_gym.pipeline.stages import DONE_FILE, Stage, StageError, StageRunner, dependents
+
+
+def make_stages(calls, fail_at=None, fingerprint="v1"):
+    def runner(name):
+        def run(directory):
+            calls.append(name)
+            if name == fail_at:
+                raise KeyboardInterrupt
+            (directory / "out.txt").write_text(name)
+            return {"name": name}
+
+        return run
+
+    return [
+        Stage("a", runner("a"), fingerprint=fingerprint),
+        Stage("b", runner("b"), depends_on=("a",)),
+        Stage("c", runner("c"), depends_on=("b",)),
+        Stage("d", runner("d")),
+    ]
+
+
+def test_runs_all_then_skips_finished(tmp_path):
+    calls = []
+    summaries = StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    assert calls == ["a", "b", "c", "d"]
+    assert summaries["c"] == {"name": "c"}
+    assert (tmp_path / "c" / "out.txt").read_text() == "c"
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    assert calls == ["a", "b", "c", "d"]
+
+
+def test_force_redoes_the_stage_and_its_dependents_only(tmp_path):
+    calls = []
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    calls.clear()
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run(force=["b"])
+    assert calls == ["b", "c"]
+    assert dependents(make_stages([]), {"a"}) == {"a", "b", "c"}
+
+
+def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path):
+    calls, messages = [], []
+    with pytest.raises(KeyboardInterrupt):
+        StageRunner(tmp_path, make_stages(calls, fail_at="b"), log=messages.append).run()
+    assert (tmp_path / "a" / DONE_FILE).exists()
+    assert (tmp_path / "b.partial").exists() and not (tmp_path / "b").exists()
+    calls.clear()
+    StageRunner(tmp_path, make_stages(calls), log=messages.append).run()
+    assert calls == ["b", "c", "d"]
+    assert any("interrupted" in m for m in messages)
+    assert not (tmp_path / "b.partial").exists()
+
+
+def test_corrupt_output_gets_a_clear_message(tmp_path):
+    StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
+    (tmp_path / "b" / DONE_FILE).write_text("{not json")
+    with pytest.raises(StageError, match=r"stage 'b'.*corrupt.*--force b"):
+        StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
+    (tmp_path / "b" / DONE_FILE).unlink()
+    with pytest.raises(StageError, match="--force b"):
+        StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
+
+
+def test_changed_settings_are_refused(tmp_path):
+    StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
+    with pytest.raises(StageError, match=r"other settings.*--force a"):
+        StageRunner(tmp_path, make_stages([], fingerprint="v2"), log=lambda _: None).run()
+    marker = json.loads((tmp_path / "a" / DONE_FILE).read_text())
+    assert marker["fingerprint"] == "v1"  # nothing was lost
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="unknown stage"):
+        StageRunner(tmp_path, make_stages([]), log=lambda _: None).run(force=["zzz"])
+    with pytest.raises(ValueError, match="not earlier stages"):
+        StageRunner(tmp_path, [Stage("x", lambda d: {}, depends_on=("y",))])

@@ -1,0 +1,80 @@
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rlhf_gym.evaluation import (
+    best_of_n,
+    best_of_n_kl,
+    distinct_n,
+    evaluate_policy,
+    n_matching_kl,
+)
+
+
+def word_count(prompts, completions):
+    return np.array([len(c.split()) for c in completions], dtype=np.float32)
+
+
+def test_distinct_n_counts_unique_ngrams():
+    assert distinct_n(["a b a b"], 1) == pytest.approx(2 / 4)
+    assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
+    assert distinct_n(["a", ""], 2) == 0.0
+
+
+def test_best_of_n_kl_formula_and_inverse():
+    assert best_of_n_kl(1) == 0.0
+    assert best_of_n_kl(2) == pytest.approx(math.log(2) - 0.5)
+    assert n_matching_kl(0.0) == 1
+    n = n_matching_kl(1.0)
+    assert best_of_n_kl(n) >= 1.0 > best_of_n_kl(n - 1)
+
+
+def test_policy_equal_to_reference_has_zero_kl(tiny_model, tiny_tokenizer):
+    prompts = ["The museum tour", "My new kettle"]
+    result, samples = evaluate_policy(
+        tiny_model,
+        tiny_model,
+        tiny_tokenizer,
+        prompts,
+        word_count,
+        word_count,
+        samples_per_prompt=3,
+        max_new_tokens=8,
+    )
+    assert result.kl == 0.0
+    assert result.num_samples == len(samples) == 6
+    assert result.perplexity > 1.0
+    assert 0.0 < result.distinct_1 <= 1.0
+    assert result.gold == result.proxy  # same scorer
+
+
+def test_changed_policy_has_positive_kl(tiny_model, tiny_tokenizer):
+    policy = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        policy.lm_head.weight.mul_(3.0)  # sharper distribution than the reference
+    result, _ = evaluate_policy(
+        policy,
+        tiny_model,
+        tiny_tokenizer,
+        ["The museum tour"] * 4,
+        word_count,
+        word_count,
+        samples_per_prompt=4,
+        max_new_tokens=8,
+    )
+    assert result.kl > 0.0
+
+
+def test_best_of_n_picks_the_proxy_best(tiny_model, tiny_tokenizer):
+    prompts = ["The museum tour", "My new kettle", "The hotel lobby"]
+    one = best_of_n(
+        tiny_model, tiny_tokenizer, prompts, word_count, word_count, 1, max_new_tokens=10
+    )
+    eight = best_of_n(
+        tiny_model, tiny_tokenizer, prompts, word_count, word_count, 8, max_new_tokens=10
+    )
+    assert eight["gold"] >= one["gold"]
+    assert eight["kl"] == pytest.approx(best_of_n_kl(8))
