@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -19,8 +18,7 @@ from rlhf_gym.tasks import Task, get_task
 Observation = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class _PendingStep:
+class _PendingStep(NamedTuple):
     """What a validated action would do, before it is committed to the env's state."""
 
     token: int
@@ -159,8 +157,10 @@ class TextGenerationEnv(gym.Env[Observation, int]):
         )
         self.action_space = spaces.Discrete(self.vocab_size)
 
+        # Only ever written in place: the vector env makes them rows of its batch buffers.
         self._input_ids = np.full(self.sequence_length, self.pad_token_id, dtype=np.int64)
         self._attention_mask = np.zeros(self.sequence_length, dtype=np.int64)
+        self._listed_ids: dict[str, list[int]] = {}  # token ids of listed prompts, once each
         self._prompt_text = ""
         self._completion_ids: list[int] = []
         self._done: bool | None = None  # None until the first reset
@@ -169,11 +169,15 @@ class TextGenerationEnv(gym.Env[Observation, int]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
-        super().reset(seed=seed)
         prompt = (options or {}).get("prompt")
+        if prompt is not None:
+            check_prompt(prompt)  # before seeding: a refused prompt must change nothing
+        super().reset(seed=seed)
         if prompt is None:
-            prompt = self.prompts[int(self.np_random.integers(len(self.prompts)))]
-        prompt_ids, self._prompt_text = self._encode_prompt(prompt)
+            index = int(self.np_random.integers(len(self.prompts)))
+            prompt_ids, self._prompt_text = self._listed_prompt(self.prompts[index])
+        else:
+            prompt_ids, self._prompt_text = self._encode_prompt(prompt)
         self._input_ids.fill(self.pad_token_id)
         self._attention_mask.fill(0)
         self._input_ids[-len(prompt_ids) :] = prompt_ids
@@ -254,9 +258,18 @@ class TextGenerationEnv(gym.Env[Observation, int]):
     def _observation(self) -> Observation:
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
 
-    def _encode_prompt(self, prompt: Any) -> tuple[list[int], str]:
+    def _listed_prompt(self, prompt: str) -> tuple[list[int], str]:
+        """``_encode_prompt`` of a prompt from the list, tokenized once if it fits the budget."""
+        ids = self._listed_ids.get(prompt)
+        if ids is not None:
+            return ids, prompt
+        ids, text = self._encode_prompt(prompt)
+        if text is prompt:  # not truncated: caching it skips no warning
+            self._listed_ids[prompt] = ids
+        return ids, text
+
+    def _encode_prompt(self, prompt: str) -> tuple[list[int], str]:
         """Token ids of the prompt within the budget, and the text those ids stand for."""
-        check_prompt(prompt)
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         if len(ids) > self.max_prompt_tokens:
             warnings.warn(
@@ -282,13 +295,20 @@ def check_prompt(prompt: Any) -> None:
 
 
 def _as_token(action: Any, vocab_size: int) -> int:
-    array = np.asarray(action)
-    if array.shape != () or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"action {action!r} is not a single integer token id")
-    token = int(array)
+    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+        token = int(action)  # the common case, without building an array
+    else:
+        token = _array_token(action)
     if not 0 <= token < vocab_size:
         raise ValueError(f"action {token} is outside the vocabulary of size {vocab_size}")
     return token
+
+
+def _array_token(action: Any) -> int:
+    array = np.asarray(action)
+    if array.shape != () or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"action {action!r} is not a single integer token id")
+    return int(array)
 
 
 def _resolve_prompts(prompts: Sequence[str] | None, task: Task | None, split: str) -> list[str]:
@@ -319,6 +339,6 @@ def _resolve_predictor(spec: RewardSpec | None, task: Task | None) -> RewardPred
 
 def _positive(name: str, value: int | None, task_default: int | None, default: int) -> int:
     chosen = next(v for v in (value, task_default, default) if v is not None)
-    if not isinstance(chosen, (int, np.integer)) or chosen < 1:
+    if isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer)) or chosen < 1:
         raise ValueError(f"{name} must be a positive integer, got {chosen!r}")
     return int(chosen)

@@ -41,7 +41,11 @@ class TextGenerationVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **env_kwargs: Any,
     ) -> None:
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        if (
+            isinstance(num_envs, bool)
+            or not isinstance(num_envs, (int, np.integer))
+            or num_envs < 1
+        ):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         first = TextGenerationEnv(**env_kwargs)
         shared = {
@@ -51,10 +55,17 @@ class TextGenerationVectorEnv(VectorEnv):
             "prompts": first.prompts,
         }
         self.envs = [first, *(TextGenerationEnv(**shared) for _ in range(num_envs - 1))]
+        # Sub-envs write their token buffers in place only, so they can be rows of one batch
+        # buffer: a batched observation is then one copy instead of a stack of N arrays.
+        self._input_ids = np.stack([env._input_ids for env in self.envs])  # (N, L)
+        self._attention_mask = np.stack([env._attention_mask for env in self.envs])  # (N, L)
+        for row, env in enumerate(self.envs):
+            env._input_ids, env._attention_mask = self._input_ids[row], self._attention_mask[row]
+            env._listed_ids = first._listed_ids  # same prompts and tokenizer: one cache
         self.num_envs = int(num_envs)
         self.reward_predictor = first.reward_predictor
         self.tokenizer = first.tokenizer
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.metadata = {**first.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_mode = first.render_mode
         self.single_observation_space = first.observation_space
@@ -161,7 +172,17 @@ class TextGenerationVectorEnv(VectorEnv):
         return list(seed)
 
     def _observations(self) -> Observation:
-        return {
-            "input_ids": np.stack([env._input_ids for env in self.envs]),
-            "attention_mask": np.stack([env._attention_mask for env in self.envs]),
-        }
+        return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
+
+
+def parse_autoreset_mode(value: AutoresetMode | str) -> AutoresetMode:
+    """An ``AutoresetMode``, or its name in any spelling: ``"disabled"``, ``"same_step"``..."""
+    if isinstance(value, AutoresetMode):
+        return value
+    wanted = str(value).replace("_", "").replace("-", "").lower()
+    for mode in AutoresetMode:
+        if wanted in (mode.value.lower(), mode.name.replace("_", "").lower()):
+            return mode
+    raise ValueError(
+        f"unknown autoreset_mode {value!r}; expected one of {[m.name for m in AutoresetMode]}"
+    )

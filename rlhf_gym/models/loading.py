@@ -32,8 +32,8 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     source = _pretrained_source(name)
     try:
         return AutoTokenizer.from_pretrained(source)
-    except OSError as err:
-        raise OSError(_not_found_message(name)) from err
+    except (OSError, ValueError) as err:  # ValueError: a directory without a usable config
+        raise OSError(_not_found_message(name, err)) from err
 
 
 def load_model(
@@ -54,8 +54,8 @@ def load_model(
         source = _pretrained_source(name)
         try:
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-        except OSError as err:
-            raise OSError(_not_found_message(name)) from err
+        except (OSError, ValueError) as err:  # ValueError: a directory without a usable config
+            raise OSError(_not_found_message(name, err)) from err
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -66,9 +66,9 @@ def load_model_and_tokenizer(
     return load_model(name, tokenizer, dtype=dtype, device=device), tokenizer
 
 
-def _not_found_message(name: str) -> str:
+def _not_found_message(name: str, cause: Exception) -> str:
     where = "a local directory" if Path(name).exists() else "an HF id (this machine may be offline)"
     return (
-        f"could not load model {name!r} as {where}; known names are {model_names()}, "
+        f"could not load model {name!r} as {where} ({cause}); known names are {model_names()}, "
         "or pass a directory written by save_pretrained"
     )

@@ -63,12 +63,12 @@ def _convert(source: Path, target: Path) -> None:
     del model.config.quantization_config
     # Write next to the target and rename, so an interrupted conversion never looks finished.
     staging = target.with_name(target.name + f".partial-{os.getpid()}")
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
         staging.rename(target)
-    except OSError:  # another process finished the same conversion first
-        shutil.rmtree(staging)
+    except OSError:  # another process finished the same conversion first, or a failed write
         if not (target / "config.json").is_file():
             raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after a rename; leftovers otherwise

@@ -14,6 +14,11 @@ ENTRY_POINT_GROUP = "rlhf_gym.reward_predictors"
 # Built-in predictors by name: "module:attribute" strings so that naming one imports only it.
 BUILTIN_PREDICTORS: dict[str, str] = {
     "vader": "rlhf_gym.rewards.gold:VaderSentiment",
+    "keyword": "rlhf_gym.rewards.gold:KeywordScore",
+    "length": "rlhf_gym.rewards.gold:LengthTarget",
+    "sentiment-rm": "rlhf_gym.rewards.learned:sentiment_reward_model",
+    "ensemble": "rlhf_gym.rewards.ensemble:EnsemblePredictor",
+    "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
 }
 
 
@@ -34,9 +39,15 @@ RewardSpec = str | RewardPredictor | Callable[[Sequence[str], Sequence[str]], An
 def check_scores(scores: Any, expected: int, source: object = "reward predictor") -> np.ndarray:
     """Return ``scores`` as a float32 array of shape ``(expected,)``, or raise a clear error."""
     try:
-        array = np.asarray(scores, dtype=np.float32)
+        raw = np.asarray(scores)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{source!r} returned {type(scores).__name__}, not numbers") from err
+    # Refuse strings, objects and booleans rather than letting numpy coerce "0.5" or True.
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{source!r} returned scores of dtype {raw.dtype} ({scores!r:.80}); expected numbers"
+        )
+    array = raw.astype(np.float32)
     if array.shape != (expected,):
         raise ValueError(
             f"{source!r} returned scores of shape {array.shape} for {expected} completions; "

@@ -1,0 +1,113 @@
+"""Fixtures for the env tests: a cheap deterministic reward predictor and env factories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rlhf_gym.envs import TextGenerationEnv, TextGenerationVectorEnv
+
+PROMPTS = [
+    "The film opened with",
+    "Our dinner at the corner bistro",
+    "This blender arrived on a Tuesday and",
+    "The hotel room overlooked",
+    "My new headphones",
+]
+
+
+class CountingPredictor:
+    """A reward predictor whose score depends on both texts, and that logs each batch it gets."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, str]]] = []
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+        pairs = list(zip(prompts, completions, strict=True))
+        self.batches.append(pairs)
+        return np.asarray([self.score(p, c) for p, c in pairs], dtype=np.float32)
+
+    @staticmethod
+    def score(prompt: str, completion: str) -> float:
+        return float(np.float32((7 * len(prompt) + 3 * len(completion)) % 11 / 10 - 0.5))
+
+
+@pytest.fixture
+def predictor() -> CountingPredictor:
+    return CountingPredictor()
+
+
+@pytest.fixture
+def make_env(tiny_tokenizer, predictor) -> Callable[..., TextGenerationEnv]:
+    def make(**kwargs: Any) -> TextGenerationEnv:
+        defaults = {
+            "tokenizer": tiny_tokenizer,
+            "prompts": PROMPTS,
+            "reward_predictor": predictor,
+            "max_new_tokens": 4,
+            "max_prompt_tokens": 16,
+        }
+        return TextGenerationEnv(**{**defaults, **kwargs})
+
+    return make
+
+
+@pytest.fixture
+def make_vec_env(tiny_tokenizer, predictor) -> Callable[..., TextGenerationVectorEnv]:
+    def make(num_envs: int, **kwargs: Any) -> TextGenerationVectorEnv:
+        defaults = {
+            "tokenizer": tiny_tokenizer,
+            "prompts": PROMPTS,
+            "reward_predictor": predictor,
+            "max_new_tokens": 4,
+            "max_prompt_tokens": 16,
+        }
+        return TextGenerationVectorEnv(num_envs, **{**defaults, **kwargs})
+
+    return make
+
+
+def biased_actions(rng: np.random.Generator, vocab: int, eos: int, size: Any = None) -> Any:
+    """Random tokens with EOS one time in four, so that both kinds of episode end happen."""
+    tokens = rng.integers(vocab, size=size)
+    return np.where(rng.random(size=size) < 0.25, eos, tokens)
+
+
+def assert_tree_equal(left: Any, right: Any, path: str = "") -> None:
+    """Equality of nested dicts / arrays / scalars (Gymnasium's vector infos), with a path."""
+    if isinstance(left, dict):
+        assert isinstance(right, dict), path
+        assert set(left) == set(right), f"{path}: keys {sorted(left)} != {sorted(right)}"
+        for key in left:
+            assert_tree_equal(left[key], right[key], f"{path}.{key}")
+    elif isinstance(left, (tuple, list)):
+        assert isinstance(right, type(left)) and len(left) == len(right), path
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_tree_equal(a, b, f"{path}[{i}]")
+    elif isinstance(left, np.ndarray) and left.dtype == object:
+        assert isinstance(right, np.ndarray) and right.shape == left.shape, path
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_tree_equal(a, b, f"{path}[{i}]")
+    elif isinstance(left, np.ndarray):
+        np.testing.assert_array_equal(left, right, err_msg=path)
+        assert np.asarray(right).dtype == left.dtype, path
+    else:
+        assert left == right, f"{path}: {left!r} != {right!r}"
+
+
+@pytest.fixture(name="biased_actions")
+def _biased_actions() -> Callable[..., Any]:
+    return biased_actions
+
+
+@pytest.fixture(name="assert_tree_equal")
+def _assert_tree_equal() -> Callable[..., None]:
+    return assert_tree_equal
+
+
+@pytest.fixture(name="prompts")
+def _prompts() -> list[str]:
+    return list(PROMPTS)
