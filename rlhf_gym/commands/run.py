@@ -1,0 +1,70 @@
+"""``rlhf-gym run``: the whole RLHF loop (SFT, preferences, reward model, agent, evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+
+from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.run import STAGES
+
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "run", help="run the whole RLHF loop into an output directory, resumably"
+    )
+    parser.add_argument("--config", help="JSON file of settings; flags override it")
+    parser.add_argument(
+        "--force", action="append", default=[], choices=STAGES, metavar="STAGE",
+        help=f"redo this stage and those after it that depend on it ({', '.join(STAGES)})",
+    )  # fmt: skip
+    for item in fields(RunConfig):
+        flag = "--" + item.name.replace("_", "-")
+        kind = str(item.type).split(" | ")[0]
+        default_text = "" if item.default is MISSING else f" (default: {item.default})"
+        help_text = item.metadata.get("help", "") + default_text
+        if kind == "bool":
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            parser.add_argument(flag, type=_TYPES[kind], default=None, help=help_text)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(RunConfig)
+        if getattr(args, f.name) is not None
+    }
+    return RunConfig.from_file(args.config, **given) if args.config else RunConfig(**given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlhf_gym.pipeline.run import Pipeline
+    from rlhf_gym.pipeline.stages import StageError
+
+    errors = (StageError, ValueError, FileNotFoundError, OSError, ImportError)
+    try:
+        config = config_from_args(args)
+    except errors as err:
+        print(f"rlhf-gym run: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        report = Pipeline(config).run(tuple(args.force))
+    except errors as err:
+        print(f"rlhf-gym run: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"\nrlhf-gym run: interrupted; finished stages are kept in {config.output_dir}; "
+            "the same command resumes with the stage that was running",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"report: {report}")
+    return 0

@@ -1,0 +1,102 @@
+"""The run's report: plots (PNG), ``metrics.json`` and ``report.md``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_overoptimisation(curve: Sequence[Mapping[str, float]], path: Path) -> None:
+    """Gold and learned-RM score against sqrt(KL) over training (Gao et al. 2022)."""
+    plt = _pyplot()
+    kl = np.sqrt(np.maximum([point["kl"] for point in curve], 0.0))
+    fig, gold_axis = plt.subplots(figsize=(6, 4))
+    gold_axis.plot(kl, [p["gold"] for p in curve], "o-", color="tab:green", label="gold score")
+    gold_axis.set_xlabel("sqrt(KL to reference)  [sqrt(nats)]")
+    gold_axis.set_ylabel("gold score", color="tab:green")
+    proxy_axis = gold_axis.twinx()
+    proxy_axis.plot(kl, [p["proxy"] for p in curve], "s--", color="tab:blue", label="learned RM")
+    proxy_axis.set_ylabel("learned reward model score", color="tab:blue")
+    gold_axis.set_title("Gold vs proxy reward as the policy moves away")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_calibration(proxy: np.ndarray, gold: np.ndarray, path: Path, bins: int = 8) -> None:
+    """Learned-RM score against gold score on held-out completions, with binned means."""
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(5, 4))
+    axis.scatter(gold, proxy, s=10, alpha=0.4, color="tab:gray", label="completions")
+    edges = np.quantile(gold, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, gold, side="right") - 1, 0, bins - 1)
+    centres = [gold[which == b].mean() for b in range(bins) if np.any(which == b)]
+    means = [proxy[which == b].mean() for b in range(bins) if np.any(which == b)]
+    axis.plot(centres, means, "o-", color="tab:red", label="binned mean")
+    axis.set_xlabel("gold score")
+    axis.set_ylabel("learned reward model score")
+    axis.set_title("Reward-model calibration against gold")
+    axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    def cell(value: Any) -> str:
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _reward_model_line(reward_model: Mapping[str, Any]) -> str:
+    optimum = reward_model.get("bayes_optimal")
+    limit = f" (Bayes-optimal for the simulated labels: {optimum:.3f})" if optimum else ""
+    return f"Reward model: held-out pairwise accuracy {reward_model['accuracy']:.3f}{limit}."
+
+
+def write_report(
+    output_dir: Path,
+    settings: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    samples: Sequence[Mapping[str, str]],
+    plots: Mapping[str, str],
+) -> Path:
+    """Write ``metrics.json`` and ``report.md`` into ``output_dir``; returns the report's path."""
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    policies = metrics["policies"]
+    columns = ["gold", "proxy", "kl", "length", "distinct_1", "distinct_2", "perplexity"]
+    rows = [[name, *(policies[name].get(c, "") for c in columns)] for name in policies]
+    parts = [
+        f"# rlhf-gym run: {settings['task']} with {settings['model']} ({settings['agent']})",
+        "Held-out prompts; gold = the task's gold labeler, proxy = the learned reward model, "
+        "KL = KL to the reference policy in nats (best-of-n: analytic).",
+        _table(rows, ["policy", *columns]),
+        _reward_model_line(metrics["reward_model"]),
+        *(f"![{title}]({file})" for title, file in plots.items()),
+        "## Sample completions, before and after",
+        _table(
+            [[s["prompt"], s["before"], s["after"]] for s in samples], ["prompt", "before", "after"]
+        ),
+        "## Settings",
+        "```json\n" + json.dumps(settings, indent=2) + "\n```",
+    ]
+    path = output_dir / "report.md"
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,268 @@
+"""The whole RLHF loop as resumable stages: SFT, preferences, reward, agent, evaluation, report.
+
+Each stage reads what earlier stages wrote (HF-format checkpoints, JSONL, JSON) from the output
+directory, so a rerun skips finished stages and ``--force STAGE`` redoes one and its dependents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlhf_gym.models import load_model, load_tokenizer
+from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner
+from rlhf_gym.tasks import Task, get_task
+
+STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
+
+
+@dataclass
+class Pipeline:
+    """Builds the stages of one run; each stage's function writes into its own directory."""
+
+    config: RunConfig
+    log: Callable[[str], None] = print
+
+    def __post_init__(self) -> None:
+        self.task: Task = get_task(self.config.task)
+        self.runner = StageRunner(self.config.output_dir, self._stages(), log=self.log)
+
+    def run(self, force: tuple[str, ...] = ()) -> Path:
+        """Run every unfinished stage; returns the report's path."""
+        torch.manual_seed(self.config.seed)
+        self.runner.run(force)
+        return self.runner.path("report") / "report.md"
+
+    # ------------------------------------------------------------------ stage list
+    def _stages(self) -> list[Stage]:
+        c = self.config
+        base = (c.task, c.model, c.seed, c.max_new_tokens)
+        sft = (*base, c.use_sft, c.sft_epochs, c.sft_learning_rate)
+        prefs = (
+            *sft,
+            c.preference_prompts,
+            c.completions_per_prompt,
+            c.label_temperature,
+            c.human_labels,
+        )
+        reward = (*prefs, c.reward_full_finetune, c.reward_epochs)
+        agent = (
+            *reward,
+            c.agent,
+            c.iterations,
+            c.batch_size,
+            c.learning_rate,
+            c.kl_coef,
+            c.freeze_layers,
+        )
+        evaluate = (*agent, c.eval_samples_per_prompt, c.eval_prompts)
+        return [
+            Stage("sft", self._sft, (), repr(sft)),
+            Stage("preferences", self._preferences, ("sft",), repr(prefs)),
+            Stage("reward", self._reward, ("preferences",), repr(reward)),
+            Stage("agent", self._agent, ("reward",), repr(agent)),
+            Stage("evaluate", self._evaluate, ("agent",), repr(evaluate)),
+            Stage("report", self._report, ("evaluate",), repr(evaluate)),
+        ]
+
+    # ------------------------------------------------------------------ loading outputs
+    def _load(self, stage: str, loader: Callable[[Path], Any]) -> Any:
+        """Load a finished stage's output, turning any failure into a clear message."""
+        path = self.runner.path(stage)
+        try:
+            return loader(path)
+        except Exception as err:
+            raise StageError(
+                f"cannot load the output of stage {stage!r} from {path} "
+                f"({type(err).__name__}: {err}); rerun with --force {stage}"
+            ) from err
+
+    def _starting_policy(self) -> tuple[torch.nn.Module, Any]:
+        """The policy after SFT (or the base model when SFT is off), and its tokenizer."""
+        if self.runner.summary("sft").get("skipped"):
+            return load_model(self.config.model), load_tokenizer(self.config.model)
+        return self._load(
+            "sft", lambda p: (load_model(str(p / "model")), load_tokenizer(str(p / "model")))
+        )
+
+    def _reward_model(self):
+        from rlhf_gym.rewards.learned import LearnedRewardModel
+
+        return self._load("reward", lambda p: LearnedRewardModel.from_pretrained(p / "model"))
+
+    def _pairs(self):
+        from rlhf_gym.preferences.io import read_jsonl
+
+        return self._load("preferences", lambda p: read_jsonl(p / "pairs.jsonl"))
+
+    # ------------------------------------------------------------------ stages
+    def _sft(self, out: Path) -> dict[str, Any]:
+        from rlhf_gym.training.sft_config import SFTConfig
+        from rlhf_gym.training.sft_trainer import SFTTrainer
+
+        if not self.config.use_sft:
+            return {"skipped": True, "reason": "pretrained model (pass --sft to fine-tune it)"}
+        demonstrations = read_demonstrations(self.task)
+        model, tokenizer = load_model(self.config.model), load_tokenizer(self.config.model)
+        args = SFTConfig(
+            num_epochs=self.config.sft_epochs,
+            learning_rate=self.config.sft_learning_rate,
+            seed=self.config.seed,
+        )
+        trainer = SFTTrainer(model, args, demonstrations, tokenizer)
+        losses = trainer.train()
+        model.save_pretrained(out / "model")
+        tokenizer.save_pretrained(out / "model")
+        return {"demonstrations": len(demonstrations), "epoch_losses": losses}
+
+    def _preferences(self, out: Path) -> dict[str, Any]:
+        from rlhf_gym.preferences.io import load_preferences, write_jsonl
+
+        if self.config.human_labels is not None:
+            pairs = load_preferences(self.config.human_labels)
+            write_jsonl(out / "pairs.jsonl", pairs)
+            return {"pairs": len(pairs), "source": self.config.human_labels}
+        from rlhf_gym.preferences.collection import pair_up, sample_completions
+        from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_optimal_accuracy
+
+        policy, tokenizer = self._starting_policy()
+        prompts = self._train_prompts(self.config.preference_prompts)
+        groups = sample_completions(
+            policy, tokenizer, prompts, self.config.completions_per_prompt,
+            max_new_tokens=self.config.max_new_tokens, seed=self.config.seed,
+        )  # fmt: skip
+        comparisons = pair_up(prompts, groups, seed=self.config.seed)
+        labeler = SimulatedLabeler(
+            self.task.gold_reward, temperature=self.config.label_temperature, seed=self.config.seed
+        )
+        pairs = labeler.label(comparisons)
+        write_jsonl(out / "pairs.jsonl", pairs)
+        gold_a, gold_b = labeler.gold_scores(comparisons)
+        optimum = bayes_optimal_accuracy(gold_a, gold_b, self.config.label_temperature)
+        return {"pairs": len(pairs), "source": "simulated", "bayes_optimal_accuracy": optimum}
+
+    def _reward(self, out: Path) -> dict[str, Any]:
+        from rlhf_gym.training.reward_config import RewardConfig
+        from rlhf_gym.training.reward_trainer import RewardModelTrainer
+
+        pairs = self._pairs()
+        held_out = max(1, len(pairs) // 10)
+        rng = np.random.default_rng(self.config.seed)
+        order = rng.permutation(len(pairs))
+        train = [pairs[i] for i in order[held_out:]]
+        evaluation = [pairs[i] for i in order[:held_out]]
+        full = (
+            self.config.is_preset
+            if self.config.reward_full_finetune is None
+            else self.config.reward_full_finetune
+        )
+        args = RewardConfig(
+            num_epochs=self.config.reward_epochs,
+            freeze_trunk=not full,
+            learning_rate=1e-3 if full else 1e-2,
+            center_rewards_coefficient=0.01,
+            seed=self.config.seed,
+        )
+        trainer = RewardModelTrainer(self.config.model, args, train, evaluation)
+        history = trainer.train()
+        metrics = trainer.evaluate()
+        policy, tokenizer = self._starting_policy()
+        prompts = self._train_prompts(self.config.preference_prompts)
+        from rlhf_gym.preferences.collection import sample_completions
+
+        samples = sample_completions(
+            policy,
+            tokenizer,
+            prompts,
+            1,
+            max_new_tokens=self.config.max_new_tokens,
+            seed=self.config.seed + 1,
+        )
+        mean, std = trainer.normalize(prompts, [group[0] for group in samples])
+        trainer.save_pretrained(out / "model")
+        return {
+            "train_pairs": len(train),
+            "eval_pairs": len(evaluation),
+            "accuracy": metrics["eval_accuracy"],
+            "eval_loss": metrics["eval_loss"],
+            "epochs_run": len(history),
+            "normalisation": {"mean": mean, "std": std},
+            "frozen_trunk": not full,
+        }
+
+    def _agent(self, out: Path) -> dict[str, Any]:
+        from rlhf_gym.pipeline.agents import train_agent
+
+        policy, tokenizer = self._starting_policy()
+        result = train_agent(self, policy, tokenizer, out)
+        (out / "curve.json").write_text(json.dumps(result["curve"], indent=2), encoding="utf-8")
+        return {key: value for key, value in result.items() if key != "curve"}
+
+    def _evaluate(self, out: Path) -> dict[str, Any]:
+        from rlhf_gym.pipeline.evaluate import evaluate_run
+
+        summary = evaluate_run(self)
+        (out / "samples.json").write_text(
+            json.dumps(summary.pop("samples"), indent=2), encoding="utf-8"
+        )
+        (out / "calibration.json").write_text(
+            json.dumps(summary.pop("calibration")), encoding="utf-8"
+        )
+        return summary
+
+    def _report(self, out: Path) -> dict[str, Any]:
+        from rlhf_gym.pipeline.report import plot_calibration, plot_overoptimisation, write_report
+
+        curve = self._load("agent", lambda p: json.loads((p / "curve.json").read_text()))
+        samples = self._load("evaluate", lambda p: json.loads((p / "samples.json").read_text()))
+        calibration = self._load(
+            "evaluate", lambda p: json.loads((p / "calibration.json").read_text())
+        )
+        plots = {"Over-optimisation": "overoptimisation.png", "Calibration": "calibration.png"}
+        plot_overoptimisation(curve, out / plots["Over-optimisation"])
+        plot_calibration(
+            np.asarray(calibration["proxy"]),
+            np.asarray(calibration["gold"]),
+            out / plots["Calibration"],
+        )
+        metrics = {
+            "policies": self.runner.summary("evaluate")["policies"],
+            "reward_model": {
+                "accuracy": self.runner.summary("reward")["accuracy"],
+                "bayes_optimal": self.runner.summary("preferences").get("bayes_optimal_accuracy"),
+            },
+            "agent": self.runner.summary("agent"),
+            "curve": curve,
+        }
+        path = write_report(out, self.config.to_dict(), metrics, samples, plots)
+        return {"report": str(path)}
+
+    # ------------------------------------------------------------------ helpers
+    def _train_prompts(self, count: int) -> list[str]:
+        prompts = self.task.prompts("train")
+        rng = np.random.default_rng(self.config.seed)
+        return [prompts[i] for i in rng.permutation(len(prompts))[:count]]
+
+    def eval_prompts(self) -> list[str]:
+        prompts = self.task.prompts("test")
+        return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
+
+
+def read_demonstrations(task: Task) -> list[dict[str, str]]:
+    """The task's shipped demonstrations (``<prompts file stem>`` + ``_demonstrations.jsonl``)."""
+    name = task.prompts_resource.replace("_prompts.txt", "_demonstrations.jsonl")
+    resource = files("rlhf_gym.tasks").joinpath("data", name)
+    if not resource.is_file():
+        raise FileNotFoundError(
+            f"task {task.name!r} ships no demonstrations ({name}); run with --no-sft"
+        )
+    lines = resource.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
