@@ -18,6 +18,15 @@ from rlhf_gym.tasks import Task, get_task
 Observation = dict[str, np.ndarray]
 
 
+class UnsupportedRenderModeError(ValueError, TypeError):
+    """A render mode the env cannot produce.
+
+    It is also a ``TypeError`` because that is what callers that probe for a render mode catch
+    (stable-baselines3's ``make_vec_env`` tries ``render_mode="rgb_array"`` first), so they fall
+    back to no rendering instead of failing.
+    """
+
+
 class _PendingStep(NamedTuple):
     """What a validated action would do, before it is committed to the env's state."""
 
@@ -132,7 +141,7 @@ class TextGenerationEnv(gym.Env[Observation, int]):
             32,
         )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
+            raise UnsupportedRenderModeError(
                 f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode

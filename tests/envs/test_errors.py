@@ -247,3 +247,11 @@ def test_long_listed_prompt_warns_at_every_reset(make_env):
         with pytest.warns(UserWarning, match="keeping its last 8"):
             _, info = env.reset()
         assert info["prompt"].endswith("word end")
+
+
+def test_sb3_make_vec_env_falls_back_from_rgb_array():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec_env = make_vec_env("rlhf_gym/Sentiment-v0", n_envs=2, seed=0)
+    assert vec_env.num_envs == 2
+    assert vec_env.get_attr("render_mode") == [None, None]
