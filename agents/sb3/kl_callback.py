@@ -64,6 +64,8 @@ class KLPenaltyCallback(BaseCallback):
         )
         self._episode_kl = np.zeros(0)
         self._rollout: dict[str, list[float]] = {}
+        self.history: list[dict[str, float]] = []
+        """One entry per rollout: the means that were logged, and beta (for learning curves)."""
 
     def _init_callback(self) -> None:
         if self.reference is None:  # only once: a second learn() keeps the first reference
@@ -105,6 +107,9 @@ class KLPenaltyCallback(BaseCallback):
         self.logger.record("kl/beta", self.controller.value)
         names = {"token_kl": "kl/token_kl", "episode_kl": "kl/episode_kl"}
         names |= {"proxy": "rollout/proxy_score", "gold": "rollout/gold_score"}
+        summary = {"beta": self.controller.value}
         for key, name in names.items():
             if self._rollout[key]:
-                self.logger.record(name, float(np.mean(self._rollout[key])))
+                summary[key] = float(np.mean(self._rollout[key]))
+                self.logger.record(name, summary[key])
+        self.history.append(summary)

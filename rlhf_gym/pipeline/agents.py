@@ -115,4 +115,43 @@ def _dpo(
 def _sb3(
     pipeline: Pipeline, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
 ) -> dict[str, Any]:
-    raise NotImplementedError
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from agents.sb3 import CausalLMPolicy, KLPenaltyCallback
+
+    c = pipeline.config
+    env_kwargs = {
+        "tokenizer": tokenizer,
+        "reward_predictor": pipeline._reward_model(),
+        "max_new_tokens": c.max_new_tokens,
+    }
+    env = make_vec_env(
+        pipeline.task.env_id, n_envs=c.batch_size, seed=c.seed, env_kwargs=env_kwargs
+    )
+    common = {
+        "policy_kwargs": {
+            "model": policy,
+            "freeze_layers": default_frozen_layers(pipeline, policy),
+        },
+        "learning_rate": c.learning_rate or default_learning_rate(policy),
+        "n_steps": c.max_new_tokens,  # one rollout ~ one completion per env
+        "gamma": 1.0,
+        "gae_lambda": 0.95,
+        "vf_coef": 0.1,
+        "seed": c.seed,
+    }
+    if c.agent == "sb3-a2c":
+        agent = A2C(CausalLMPolicy, env, normalize_advantage=True, use_rms_prop=False, **common)
+    else:
+        agent = PPO(CausalLMPolicy, env, batch_size=c.batch_size * 4, n_epochs=2, **common)
+    callback = KLPenaltyCallback(c.kl_coef, gold_reward=pipeline.task.gold_reward)
+    agent.learn(c.iterations * c.batch_size * c.max_new_tokens, callback=callback)
+    agent.policy.lm.save_pretrained(out / "policy")
+    tokenizer.save_pretrained(out / "policy")
+    curve = [
+        {"iteration": i + 1, "kl": h["episode_kl"], "proxy": h["proxy"], "gold": h["gold"]}
+        for i, h in enumerate(callback.history)
+        if {"episode_kl", "proxy", "gold"} <= set(h)
+    ]
+    return {"curve": curve, "iterations": len(callback.history)}

@@ -27,6 +27,10 @@ class RunConfig:
     agent: str = field(default="token-ppo", metadata={"help": f"One of {', '.join(AGENTS)}."})
     output_dir: str = field(default="runs/sentiment", metadata={"help": "Where stages write."})
     seed: int = field(default=0, metadata={"help": "Seed of every stage."})
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "Torch CPU threads; default: 1 for presets, else torch's default."},
+    )
     max_new_tokens: int = field(default=24, metadata={"help": "Completion length budget."})
     sft: bool | None = field(
         default=None,

@@ -38,6 +38,9 @@ class Pipeline:
     def run(self, force: tuple[str, ...] = ()) -> Path:
         """Run every unfinished stage; returns the report's path."""
         torch.manual_seed(self.config.seed)
+        threads = self.config.threads or (1 if self.config.is_preset else None)
+        if threads:
+            torch.set_num_threads(threads)
         self.runner.run(force)
         return self.runner.path("report") / "report.md"
 

@@ -249,6 +249,7 @@ def test_long_listed_prompt_warns_at_every_reset(make_env):
         assert info["prompt"].endswith("word end")
 
 
+@pytest.mark.filterwarnings("ignore:.*render_mode='rgb_array'")
 def test_sb3_make_vec_env_falls_back_from_rgb_array():
     from stable_baselines3.common.env_util import make_vec_env
 

@@ -1,0 +1,103 @@
+"""End to end: the whole pipeline with the tiny preset, then resuming, forcing and bad input."""
+
+import json
+import shutil
+
+import matplotlib.image
+import pytest
+
+from rlhf_gym.cli import main
+from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.run import STAGES, Pipeline
+from rlhf_gym.pipeline.stages import StageError
+
+FAST = {
+    "model": "tiny",
+    "agent": "token-ppo",
+    "sft_epochs": 1,
+    "preference_prompts": 8,
+    "completions_per_prompt": 3,
+    "reward_epochs": 2,
+    "iterations": 2,
+    "batch_size": 8,
+    "eval_prompts": 4,
+    "eval_samples_per_prompt": 1,
+    "max_new_tokens": 8,
+}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    report = Pipeline(RunConfig(output_dir=str(out), **FAST), log=lambda _: None).run()
+    return out, report
+
+
+def test_every_stage_leaves_its_output(finished_run):
+    out, report = finished_run
+    assert report == out / "report" / "report.md"
+    for stage in STAGES:
+        assert (out / stage / "DONE.json").is_file()
+    assert (out / "sft" / "model" / "config.json").is_file()
+    assert (out / "reward" / "model" / "config.json").is_file()
+    assert (out / "agent" / "policy" / "config.json").is_file()
+    assert sum(1 for _ in (out / "preferences" / "pairs.jsonl").open()) == 8 * 3
+
+
+def test_report_has_metrics_plots_and_samples(finished_run):
+    out, report = finished_run
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    names = list(metrics["policies"])
+    assert names[0] == "before (reference)" and names[1] == "after (token-ppo)"
+    assert names[2].startswith("best-of-")
+    assert metrics["policies"][names[0]]["kl"] == 0.0
+    assert 0.0 <= metrics["reward_model"]["accuracy"] <= 1.0
+    assert len(metrics["curve"]) == FAST["iterations"]
+    for png in ("overoptimisation.png", "calibration.png"):
+        image = matplotlib.image.imread(out / "report" / png)
+        assert image.ndim == 3 and image.shape[0] > 100
+    text = report.read_text()
+    assert "| before (reference) |" in text and "Sample completions" in text
+
+
+def test_rerun_skips_finished_stages_and_force_redoes_dependents(finished_run, tmp_path):
+    out, _ = finished_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    messages = []
+    Pipeline(RunConfig(output_dir=str(copy), **FAST), log=messages.append).run()
+    assert sum("skipped" in m for m in messages) == len(STAGES)
+    messages.clear()
+    agent_before = (copy / "agent" / "DONE.json").read_text()
+    Pipeline(RunConfig(output_dir=str(copy), **FAST), log=messages.append).run(force=("evaluate",))
+    assert sum("skipped" in m for m in messages) == 4  # sft, preferences, reward, agent
+    assert (copy / "agent" / "DONE.json").read_text() == agent_before
+
+
+def test_corrupt_stage_output_gets_a_clear_message(finished_run, tmp_path):
+    out, _ = finished_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "reward" / "model" / "config.json").write_text("{broken")
+    pipeline = Pipeline(RunConfig(output_dir=str(copy), **FAST), log=lambda _: None)
+    with pytest.raises(StageError, match=r"stage 'reward'.*--force reward"):
+        pipeline._reward_model()
+
+
+def test_cli_reports_bad_input_clearly(tmp_path, capsys):
+    assert main(["run", "--task", "poetry", "--output-dir", str(tmp_path)]) == 2
+    assert "unknown task 'poetry'" in capsys.readouterr().err
+    assert main(["run", "--model", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path)]) == 2
+    assert "could not load model" in capsys.readouterr().err
+    assert main(["run", "--agent", "sarsa", "--output-dir", str(tmp_path)]) == 2
+    assert "unknown agent" in capsys.readouterr().err
+
+
+def test_config_file_and_flags(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"model": "tiny", "iterations": 5}))
+    config = RunConfig.from_file(path, iterations=7)
+    assert (config.model, config.iterations) == ("tiny", 7)
+    path.write_text(json.dumps({"modle": "tiny"}))
+    with pytest.raises(ValueError, match="unknown settings"):
+        RunConfig.from_file(path)
