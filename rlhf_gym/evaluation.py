@@ -140,28 +140,35 @@ def best_of_n(
     prompts: Sequence[str],
     gold: RewardPredictor,
     proxy: RewardPredictor,
-    n: int,
+    ns: Sequence[int],
     *,
     max_new_tokens: int = 24,
     seed: int = 0,
-) -> dict[str, float]:
-    """Best-of-n baseline: per prompt, the reference sample the proxy scores highest.
+) -> list[dict[str, float]]:
+    """Best-of-n baselines: per prompt, the reference sample the proxy scores highest.
 
-    Its KL to the reference is the analytic ``log n - (n - 1) / n``.
+    One draw of ``max(ns)`` samples per prompt serves every n (its first n samples). The KL of
+    best-of-n to the reference is the analytic ``log n - (n - 1) / n``.
     """
+    if not ns or min(ns) < 1:
+        raise ValueError(f"every n must be >= 1, got {list(ns)}")
+    largest = max(ns)
     groups = sample_completions(
-        reference, tokenizer, prompts, n, max_new_tokens=max_new_tokens, seed=seed
+        reference, tokenizer, prompts, largest, max_new_tokens=max_new_tokens, seed=seed
     )
     flat_prompts = [p for p, group in zip(prompts, groups, strict=True) for _ in group]
     flat = [c for group in groups for c in group]
-    proxy_scores = check_scores(proxy(flat_prompts, flat), len(flat), proxy).reshape(
-        len(prompts), n
-    )
-    best = [groups[i][j] for i, j in enumerate(proxy_scores.argmax(axis=1))]
-    gold_scores = check_scores(gold(list(prompts), best), len(prompts), gold)
-    return {
-        "n": n,
-        "gold": float(gold_scores.mean()),
-        "proxy": float(proxy_scores.max(axis=1).mean()),
-        "kl": best_of_n_kl(n),
-    }
+    proxy_scores = check_scores(proxy(flat_prompts, flat), len(flat), proxy)
+    proxy_scores = proxy_scores.reshape(len(prompts), largest)
+    results = []
+    for n in ns:
+        best = proxy_scores[:, :n].argmax(axis=1)  # (P,)
+        chosen = [groups[i][j] for i, j in enumerate(best)]
+        gold_scores = check_scores(gold(list(prompts), chosen), len(prompts), gold)
+        results.append({
+            "n": n,
+            "gold": float(gold_scores.mean()),
+            "proxy": float(proxy_scores[:, :n].max(axis=1).mean()),
+            "kl": best_of_n_kl(n),
+        })  # fmt: skip
+    return results

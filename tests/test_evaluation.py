@@ -70,11 +70,12 @@ def test_changed_policy_has_positive_kl(tiny_model, tiny_tokenizer):
 
 def test_best_of_n_picks_the_proxy_best(tiny_model, tiny_tokenizer):
     prompts = ["The museum tour", "My new kettle", "The hotel lobby"]
-    one = best_of_n(
-        tiny_model, tiny_tokenizer, prompts, word_count, word_count, 1, max_new_tokens=10
+    one, eight = best_of_n(
+        tiny_model, tiny_tokenizer, prompts, word_count, word_count, [1, 8], max_new_tokens=10
     )
-    eight = best_of_n(
-        tiny_model, tiny_tokenizer, prompts, word_count, word_count, 8, max_new_tokens=10
-    )
+    assert (one["n"], eight["n"]) == (1, 8)
     assert eight["gold"] >= one["gold"]
+    assert eight["proxy"] >= one["proxy"]
     assert eight["kl"] == pytest.approx(best_of_n_kl(8))
+    with pytest.raises(ValueError, match="every n"):
+        best_of_n(tiny_model, tiny_tokenizer, prompts, word_count, word_count, [0])

@@ -18,8 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--config", help="JSON file of settings; flags override it")
     parser.add_argument(
-        "--force", action="append", default=[], choices=STAGES, metavar="STAGE",
-        help=f"redo this stage and those after it that depend on it ({', '.join(STAGES)})",
+        "--force", action="append", default=[], metavar="STAGE",
+        help=f"redo this stage and those that depend on it: one of {', '.join(STAGES)} "
+        "(agent: every agent), or agent-NAME for one agent",
     )  # fmt: skip
     for item in fields(RunConfig):
         flag = "--" + item.name.replace("_", "-")

@@ -21,10 +21,17 @@ if TYPE_CHECKING:
 
 
 def train_agent(
-    pipeline: Pipeline, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
+    pipeline: Pipeline,
+    agent: str,
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
 ) -> dict[str, Any]:
-    trainers = {"token-ppo": _token_ppo, "dpo": _dpo, "sb3-ppo": _sb3, "sb3-a2c": _sb3}
-    return trainers[pipeline.config.agent](pipeline, policy, tokenizer, out)
+    """Train ``agent`` from ``policy``; the trained policy goes to ``out / "policy"``."""
+    if agent in ("sb3-ppo", "sb3-a2c"):
+        return _sb3(pipeline, agent == "sb3-a2c", policy, tokenizer, out)
+    trainers = {"token-ppo": _token_ppo, "dpo": _dpo}
+    return trainers[agent](pipeline, policy, tokenizer, out)
 
 
 def default_learning_rate(policy: PreTrainedModel) -> float:
@@ -113,7 +120,11 @@ def _dpo(
 
 
 def _sb3(
-    pipeline: Pipeline, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
+    pipeline: Pipeline,
+    a2c: bool,
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
 ) -> dict[str, Any]:
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
@@ -141,7 +152,7 @@ def _sb3(
         "vf_coef": 0.1,
         "seed": c.seed,
     }
-    if c.agent == "sb3-a2c":
+    if a2c:
         agent = A2C(CausalLMPolicy, env, normalize_advantage=True, use_rms_prop=False, **common)
     else:
         agent = PPO(CausalLMPolicy, env, batch_size=c.batch_size * 4, n_epochs=2, **common)

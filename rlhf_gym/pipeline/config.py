@@ -24,7 +24,13 @@ class RunConfig:
             "help": "Policy: a preset (tiny, small), smollm2-135m, an HF id or a local path."
         },
     )
-    agent: str = field(default="token-ppo", metadata={"help": f"One of {', '.join(AGENTS)}."})
+    agent: str = field(
+        default="token-ppo",
+        metadata={
+            "help": f"One of {', '.join(AGENTS)}, or several separated by commas "
+            "(e.g. token-ppo,dpo) to compare them in one report."
+        },
+    )
     output_dir: str = field(default="runs/sentiment", metadata={"help": "Where stages write."})
     seed: int = field(default=0, metadata={"help": "Seed of every stage."})
     threads: int | None = field(
@@ -88,8 +94,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         get_task(self.task)  # an unknown task fails here, with the list of known ones
-        if self.agent not in AGENTS:
-            raise ValueError(f"unknown agent {self.agent!r}; expected one of {AGENTS}")
+        unknown = [name for name in self.agents if name not in AGENTS]
+        if unknown or not self.agents:
+            raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {AGENTS}")
         positive = [
             "max_new_tokens", "sft_epochs", "preference_prompts", "reward_epochs", "iterations",
             "batch_size", "eval_samples_per_prompt", "sft_learning_rate", "label_temperature",
@@ -106,6 +113,11 @@ class RunConfig:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if self.human_labels is not None and not Path(self.human_labels).is_file():
             raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """The agents to train, in the given order, without repeats."""
+        return tuple(dict.fromkeys(n.strip() for n in self.agent.split(",") if n.strip()))
 
     @property
     def is_preset(self) -> bool:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from rlhf_gym.evaluation import best_of_n, evaluate_policy, n_matching_kl
 from rlhf_gym.models import load_model
 from rlhf_gym.rewards import make_reward_predictor
@@ -19,9 +17,10 @@ SAMPLES_IN_REPORT = 8
 
 def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
     """Metrics of each policy on held-out prompts, samples before/after, calibration data."""
+    from rlhf_gym.pipeline.run import agent_stage
+
     c = pipeline.config
     reference, tokenizer = pipeline._starting_policy()
-    trained = pipeline._load("agent", lambda p: load_model(str(p / "policy")))
     gold, proxy = make_reward_predictor(pipeline.task.gold_reward), pipeline._reward_model()
     prompts = pipeline.eval_prompts()
     options = {
@@ -32,33 +31,46 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
     before, before_samples = evaluate_policy(
         reference, reference, tokenizer, prompts, gold, proxy, **options
     )
-    after, after_samples = evaluate_policy(
-        trained, reference, tokenizer, prompts, gold, proxy, **options
-    )
-    n = min(n_matching_kl(max(after.kl, 0.0)), MAX_BEST_OF_N)
-    baseline = best_of_n(
-        reference, tokenizer, prompts, gold, proxy, n, max_new_tokens=c.max_new_tokens, seed=c.seed
-    )
-    completions = [text for _, text in before_samples + after_samples]
-    texts_prompts = [prompt for prompt, _ in before_samples + after_samples]
-    calibration = {
-        "gold": gold(texts_prompts, completions).tolist(),
-        "proxy": proxy(texts_prompts, completions).tolist(),
-    }
-    step = c.eval_samples_per_prompt
-    samples = [
-        {"prompt": b[0], "before": b[1], "after": a[1]}
-        for b, a in zip(before_samples[::step], after_samples[::step], strict=True)
-    ][:SAMPLES_IN_REPORT]
+    policies = {"before (reference)": before.as_dict()}
+    all_samples = list(before_samples)
+    after_samples: dict[str, list[tuple[str, str]]] = {}
+    for name in c.agents:
+        trained = pipeline._load(agent_stage(name), lambda p: load_model(str(p / "policy")))
+        after, after_samples[name] = evaluate_policy(
+            trained, reference, tokenizer, prompts, gold, proxy, **options
+        )
+        policies[f"after ({name})"] = after.as_dict()
+        all_samples += after_samples[name]
+    ns = sorted({min(n_matching_kl(max(p["kl"], 0.0)), MAX_BEST_OF_N) for p in policies.values()})
+    for baseline in best_of_n(
+        reference, tokenizer, prompts, gold, proxy, ns, max_new_tokens=c.max_new_tokens, seed=c.seed
+    ):
+        policies[f"best-of-{baseline['n']} (reference)"] = baseline
     return {
-        "policies": {
-            "before (reference)": before.as_dict(),
-            f"after ({c.agent})": after.as_dict(),
-            f"best-of-{n} (reference)": baseline,
-        },
-        "gold_gain": after.gold - before.gold,
+        "policies": policies,
         "held_out_prompts": len(prompts),
-        "rm_gold_correlation": float(np.corrcoef(calibration["gold"], calibration["proxy"])[0, 1]),
-        "samples": samples,
-        "calibration": calibration,
+        "samples": _sample_table(before_samples, after_samples, c.eval_samples_per_prompt),
+        "calibration": _calibration(all_samples, gold, proxy),
     }
+
+
+def _calibration(samples: list[tuple[str, str]], gold, proxy) -> dict[str, list[float]]:
+    prompts = [prompt for prompt, _ in samples]
+    completions = [completion for _, completion in samples]
+    return {
+        "gold": gold(prompts, completions).tolist(),
+        "proxy": proxy(prompts, completions).tolist(),
+    }
+
+
+def _sample_table(
+    before: list[tuple[str, str]], after: dict[str, list[tuple[str, str]]], step: int
+) -> list[dict[str, str]]:
+    """One row per prompt (its first sample): the completion before and after each agent."""
+    rows = []
+    for position in range(0, min(len(before), SAMPLES_IN_REPORT * step), step):
+        prompt, completion = before[position]
+        row = {"prompt": prompt, "before": completion}
+        row |= {f"after ({name})": samples[position][1] for name, samples in after.items()}
+        rows.append(row)
+    return rows

@@ -19,18 +19,19 @@ def _pyplot():
     return plt
 
 
-def plot_overoptimisation(curve: Sequence[Mapping[str, float]], path: Path) -> None:
-    """Gold and learned-RM score against sqrt(KL) over training (Gao et al. 2022)."""
+def plot_overoptimisation(curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path) -> None:
+    """Gold and learned-RM score against sqrt(KL) over training, per agent (Gao et al. 2022)."""
     plt = _pyplot()
-    kl = np.sqrt(np.maximum([point["kl"] for point in curve], 0.0))
-    fig, gold_axis = plt.subplots(figsize=(6, 4))
-    gold_axis.plot(kl, [p["gold"] for p in curve], "o-", color="tab:green", label="gold score")
-    gold_axis.set_xlabel("sqrt(KL to reference)  [sqrt(nats)]")
-    gold_axis.set_ylabel("gold score", color="tab:green")
-    proxy_axis = gold_axis.twinx()
-    proxy_axis.plot(kl, [p["proxy"] for p in curve], "s--", color="tab:blue", label="learned RM")
-    proxy_axis.set_ylabel("learned reward model score", color="tab:blue")
-    gold_axis.set_title("Gold vs proxy reward as the policy moves away")
+    fig, (gold_axis, proxy_axis) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    for name, curve in curves.items():
+        kl = np.sqrt(np.maximum([point["kl"] for point in curve], 0.0))
+        gold_axis.plot(kl, [p["gold"] for p in curve], "o-", label=name)
+        proxy_axis.plot(kl, [p["proxy"] for p in curve], "s--", label=name)
+    for axis, title in ((gold_axis, "gold score"), (proxy_axis, "learned reward model score")):
+        axis.set_xlabel("sqrt(KL to reference)  [sqrt(nats)]")
+        axis.set_ylabel(title)
+        axis.set_title(f"{title} during training")
+        axis.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -91,9 +92,7 @@ def write_report(
         _reward_model_line(metrics["reward_model"]),
         *(f"![{title}]({file})" for title, file in plots.items()),
         "## Sample completions, before and after",
-        _table(
-            [[s["prompt"], s["before"], s["after"]] for s in samples], ["prompt", "before", "after"]
-        ),
+        _table([list(s.values()) for s in samples], list(samples[0]) if samples else []),
         "## Settings",
         "```json\n" + json.dumps(settings, indent=2) + "\n```",
     ]

@@ -22,6 +22,7 @@ from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner
 from rlhf_gym.tasks import Task, get_task
 
 STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
+"""Stage kinds; with several agents there is one ``agent-<name>`` stage per agent."""
 
 
 @dataclass
@@ -36,7 +37,12 @@ class Pipeline:
         self.runner = StageRunner(self.config.output_dir, self._stages(), log=self.log)
 
     def run(self, force: tuple[str, ...] = ()) -> Path:
-        """Run every unfinished stage; returns the report's path."""
+        """Run every unfinished stage; returns the report's path.
+
+        ``force`` names stages to redo with their dependents; ``"agent"`` means every agent.
+        """
+        agent_names = [agent_stage(name) for name in self.config.agents]
+        force = tuple(n for name in force for n in (agent_names if name == "agent" else [name]))
         torch.manual_seed(self.config.seed)
         threads = self.config.threads or (1 if self.config.is_preset else None)
         if threads:
@@ -57,22 +63,23 @@ class Pipeline:
             c.human_labels,
         )
         reward = (*prefs, c.reward_full_finetune, c.reward_epochs)
-        agent = (
-            *reward,
-            c.agent,
-            c.iterations,
-            c.batch_size,
-            c.learning_rate,
-            c.kl_coef,
-            c.freeze_layers,
-        )
-        evaluate = (*agent, c.eval_samples_per_prompt, c.eval_prompts)
+        training = (c.iterations, c.batch_size, c.learning_rate, c.kl_coef, c.freeze_layers)
+        agent_stages = [
+            Stage(
+                agent_stage(name),
+                lambda out, name=name: self._agent(name, out),
+                ("reward",),
+                repr((*reward, name, *training)),
+            )
+            for name in c.agents
+        ]
+        evaluate = (*reward, c.agent, *training, c.eval_samples_per_prompt, c.eval_prompts)
         return [
             Stage("sft", self._sft, (), repr(sft)),
             Stage("preferences", self._preferences, ("sft",), repr(prefs)),
             Stage("reward", self._reward, ("preferences",), repr(reward)),
-            Stage("agent", self._agent, ("reward",), repr(agent)),
-            Stage("evaluate", self._evaluate, ("agent",), repr(evaluate)),
+            *agent_stages,
+            Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), repr(evaluate)),
             Stage("report", self._report, ("evaluate",), repr(evaluate)),
         ]
 
@@ -201,11 +208,11 @@ class Pipeline:
             "frozen_trunk": not full,
         }
 
-    def _agent(self, out: Path) -> dict[str, Any]:
+    def _agent(self, name: str, out: Path) -> dict[str, Any]:
         from rlhf_gym.pipeline.agents import train_agent
 
         policy, tokenizer = self._starting_policy()
-        result = train_agent(self, policy, tokenizer, out)
+        result = train_agent(self, name, policy, tokenizer, out)
         (out / "curve.json").write_text(json.dumps(result["curve"], indent=2), encoding="utf-8")
         return {key: value for key, value in result.items() if key != "curve"}
 
@@ -213,24 +220,23 @@ class Pipeline:
         from rlhf_gym.pipeline.evaluate import evaluate_run
 
         summary = evaluate_run(self)
-        (out / "samples.json").write_text(
-            json.dumps(summary.pop("samples"), indent=2), encoding="utf-8"
-        )
-        (out / "calibration.json").write_text(
-            json.dumps(summary.pop("calibration")), encoding="utf-8"
-        )
+        details = {key: summary.pop(key) for key in ("samples", "calibration")}
+        (out / "details.json").write_text(json.dumps(details, indent=2), encoding="utf-8")
         return summary
 
     def _report(self, out: Path) -> dict[str, Any]:
         from rlhf_gym.pipeline.report import plot_calibration, plot_overoptimisation, write_report
 
-        curve = self._load("agent", lambda p: json.loads((p / "curve.json").read_text()))
-        samples = self._load("evaluate", lambda p: json.loads((p / "samples.json").read_text()))
-        calibration = self._load(
-            "evaluate", lambda p: json.loads((p / "calibration.json").read_text())
-        )
+        curves = {
+            name: self._load(
+                agent_stage(name), lambda p: json.loads((p / "curve.json").read_text())
+            )
+            for name in self.config.agents
+        }
+        evaluation = self._load("evaluate", lambda p: json.loads((p / "details.json").read_text()))
         plots = {"Over-optimisation": "overoptimisation.png", "Calibration": "calibration.png"}
-        plot_overoptimisation(curve, out / plots["Over-optimisation"])
+        plot_overoptimisation(curves, out / plots["Over-optimisation"])
+        calibration = evaluation["calibration"]
         plot_calibration(
             np.asarray(calibration["proxy"]),
             np.asarray(calibration["gold"]),
@@ -242,10 +248,10 @@ class Pipeline:
                 "accuracy": self.runner.summary("reward")["accuracy"],
                 "bayes_optimal": self.runner.summary("preferences").get("bayes_optimal_accuracy"),
             },
-            "agent": self.runner.summary("agent"),
-            "curve": curve,
+            "agents": {name: self.runner.summary(agent_stage(name)) for name in self.config.agents},
+            "curves": curves,
         }
-        path = write_report(out, self.config.to_dict(), metrics, samples, plots)
+        path = write_report(out, self.config.to_dict(), metrics, evaluation["samples"], plots)
         return {"report": str(path)}
 
     # ------------------------------------------------------------------ helpers
@@ -257,6 +263,11 @@ class Pipeline:
     def eval_prompts(self) -> list[str]:
         prompts = self.task.prompts("test")
         return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
+
+
+def agent_stage(agent: str) -> str:
+    """The stage that trains ``agent`` (``"agent-token-ppo"``...)."""
+    return f"agent-{agent}"
 
 
 def read_demonstrations(task: Task) -> list[dict[str, str]]:

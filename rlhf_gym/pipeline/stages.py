@@ -3,7 +3,7 @@
 A stage runs in ``<out>/<name>.partial`` and is renamed to ``<out>/<name>`` with a ``DONE.json``
 marker at the end, so an interrupted run leaves no half-written stage behind: the next run finds
 the ``.partial`` directory, says so, and redoes only that stage. A finished stage is skipped
-unless forced; forcing a stage also redoes every stage that depends on it.
+unless forced; a stage that runs (forced or not) makes every stage that depends on it run too.
 """
 
 from __future__ import annotations
@@ -74,12 +74,16 @@ class StageRunner:
         redo = dependents(self.stages, set(force))
         for name in [s.name for s in self.stages if s.name in redo]:
             shutil.rmtree(self.path(name), ignore_errors=True)
+        ran: set[str] = set()
         for position, stage in enumerate(self.stages, start=1):
             header = f"[{position}/{len(self.stages)}] {stage.name}"
+            if ran & set(stage.depends_on):  # its inputs are new: the old output is stale
+                shutil.rmtree(self.path(stage.name), ignore_errors=True)
             if self._is_done(stage):
                 self.log(f"{header}: done earlier, skipped ({self.path(stage.name)})")
                 continue
             self._run_stage(stage, header)
+            ran.add(stage.name)
         return {stage.name: self.summary(stage.name) for stage in self.stages}
 
     def _is_done(self, stage: Stage) -> bool:

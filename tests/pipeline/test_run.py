@@ -36,11 +36,11 @@ def finished_run(tmp_path_factory):
 def test_every_stage_leaves_its_output(finished_run):
     out, report = finished_run
     assert report == out / "report" / "report.md"
-    for stage in STAGES:
+    for stage in ("sft", "preferences", "reward", "agent-token-ppo", "evaluate", "report"):
         assert (out / stage / "DONE.json").is_file()
     assert (out / "sft" / "model" / "config.json").is_file()
     assert (out / "reward" / "model" / "config.json").is_file()
-    assert (out / "agent" / "policy" / "config.json").is_file()
+    assert (out / "agent-token-ppo" / "policy" / "config.json").is_file()
     assert sum(1 for _ in (out / "preferences" / "pairs.jsonl").open()) == 8 * 3
 
 
@@ -52,7 +52,7 @@ def test_report_has_metrics_plots_and_samples(finished_run):
     assert names[2].startswith("best-of-")
     assert metrics["policies"][names[0]]["kl"] == 0.0
     assert 0.0 <= metrics["reward_model"]["accuracy"] <= 1.0
-    assert len(metrics["curve"]) == FAST["iterations"]
+    assert len(metrics["curves"]["token-ppo"]) == FAST["iterations"]
     for png in ("overoptimisation.png", "calibration.png"):
         image = matplotlib.image.imread(out / "report" / png)
         assert image.ndim == 3 and image.shape[0] > 100
@@ -66,12 +66,27 @@ def test_rerun_skips_finished_stages_and_force_redoes_dependents(finished_run, t
     shutil.copytree(out, copy)
     messages = []
     Pipeline(RunConfig(output_dir=str(copy), **FAST), log=messages.append).run()
-    assert sum("skipped" in m for m in messages) == len(STAGES)
+    assert sum("skipped" in m for m in messages) == len(STAGES)  # one agent: one stage each
     messages.clear()
-    agent_before = (copy / "agent" / "DONE.json").read_text()
+    agent_before = (copy / "agent-token-ppo" / "DONE.json").read_text()
     Pipeline(RunConfig(output_dir=str(copy), **FAST), log=messages.append).run(force=("evaluate",))
     assert sum("skipped" in m for m in messages) == 4  # sft, preferences, reward, agent
-    assert (copy / "agent" / "DONE.json").read_text() == agent_before
+    assert (copy / "agent-token-ppo" / "DONE.json").read_text() == agent_before
+
+
+def test_two_agents_stand_side_by_side_and_reuse_earlier_stages(finished_run, tmp_path):
+    out, _ = finished_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    messages = []
+    config = RunConfig(output_dir=str(copy), **{**FAST, "agent": "token-ppo,dpo"})
+    Pipeline(config, log=messages.append).run()
+    assert [m.split(":")[0].split()[-1] for m in messages if "skipped" in m] == [
+        "sft", "preferences", "reward", "agent-token-ppo",
+    ]  # fmt: skip
+    policies = json.loads((copy / "report" / "metrics.json").read_text())["policies"]
+    assert {"after (token-ppo)", "after (dpo)"} <= set(policies)
+    assert "| after (dpo) |" in (copy / "report" / "report.md").read_text()
 
 
 def test_corrupt_stage_output_gets_a_clear_message(finished_run, tmp_path):

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -54,6 +55,15 @@ def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path):
     assert calls == ["b", "c", "d"]
     assert any("interrupted" in m for m in messages)
     assert not (tmp_path / "b.partial").exists()
+
+
+def test_a_stage_that_runs_makes_its_dependents_run(tmp_path):
+    calls = []
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    shutil.rmtree(tmp_path / "b")  # e.g. a new stage, or one deleted by hand
+    calls.clear()
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    assert calls == ["b", "c"]
 
 
 def test_corrupt_output_gets_a_clear_message(tmp_path):
