@@ -29,6 +29,7 @@ class DPOConfig:
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
     seed: int = field(default=0, metadata={"help": "Seed of the shuffling."})
+    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
         for name in ("beta", "learning_rate", "num_epochs", "batch_size", "max_grad_norm"):

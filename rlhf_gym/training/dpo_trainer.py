@@ -12,7 +12,12 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from rlhf_gym.training.dpo_config import DPOConfig
-from rlhf_gym.training.loop import optimizer_step, shuffled_batches, trainable_parameters
+from rlhf_gym.training.loop import (
+    optimizer_step,
+    progress,
+    shuffled_batches,
+    trainable_parameters,
+)
 from rlhf_gym.training.sequences import encode_pairs, sequence_logprobs
 
 
@@ -85,6 +90,13 @@ class DPOTrainer:
         """Run all epochs; returns per-epoch means of loss, reward accuracy and reward margin."""
         self.model.train()
         history = []
+        bar = progress(
+            len(self.triples),
+            self.args.batch_size,
+            self.args.num_epochs,
+            self.args.progress_bar,
+            "DPO",
+        )
         for _ in range(self.args.num_epochs):
             sums = {"loss": 0.0, "rewards/accuracies": 0.0, "rewards/margins": 0.0}
             for indices in shuffled_batches(
@@ -95,7 +107,9 @@ class DPOTrainer:
                 sums["loss"] += loss.detach().sum().item()
                 sums["rewards/accuracies"] += float((chosen > rejected).float().sum())
                 sums["rewards/margins"] += float((chosen - rejected).sum())
+                bar.update(1)
             history.append({key: value / len(self.triples) for key, value in sums.items()})
+        bar.close()
         self.model.eval()
         return history
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 
 def shuffled_batches(size: int, batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
@@ -32,3 +34,9 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     if not params:
         raise ValueError("the model has no trainable parameters")
     return params
+
+
+def progress(total_examples: int, batch_size: int, epochs: int, enabled: bool, desc: str) -> tqdm:
+    """A bar over every optimiser step of the run, with an ETA."""
+    steps = epochs * math.ceil(total_examples / batch_size)
+    return tqdm(total=steps, disable=not enabled, desc=desc, unit="step")

@@ -22,6 +22,7 @@ class SFTConfig:
         metadata={"help": "Train on completion tokens (and EOS) only, not on the prompt."},
     )
     seed: int = field(default=0, metadata={"help": "Seed of the shuffling."})
+    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
         for name in ("learning_rate", "num_epochs", "batch_size", "max_grad_norm"):

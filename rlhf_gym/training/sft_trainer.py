@@ -8,7 +8,12 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.training.loop import optimizer_step, shuffled_batches, trainable_parameters
+from rlhf_gym.training.loop import (
+    optimizer_step,
+    progress,
+    shuffled_batches,
+    trainable_parameters,
+)
 from rlhf_gym.training.sequences import PairBatch, completion_token_logprobs, encode_pairs
 from rlhf_gym.training.sft_config import SFTConfig
 
@@ -66,15 +71,20 @@ class SFTTrainer:
         """Run all epochs; returns the mean training loss of each epoch."""
         self.model.train()
         history = []
-        for _ in range(self.args.num_epochs):
+        args = self.args
+        bar = progress(
+            len(self.prompts), args.batch_size, args.num_epochs, args.progress_bar, "SFT"
+        )
+        for _ in range(args.num_epochs):
             losses = []
-            for indices in shuffled_batches(
-                len(self.prompts), self.args.batch_size, self.generator
-            ):
+            for indices in shuffled_batches(len(self.prompts), args.batch_size, self.generator):
                 loss = self._loss(self._batch(indices))
-                optimizer_step(loss, self.model, self.optimizer, self.args.max_grad_norm)
+                optimizer_step(loss, self.model, self.optimizer, args.max_grad_norm)
                 losses.append(loss.item())
+                bar.update(1)
             history.append(sum(losses) / len(losses))
+            bar.set_postfix(loss=f"{history[-1]:.3f}")
+        bar.close()
         self.model.eval()
         return history
 

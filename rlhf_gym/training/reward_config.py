@@ -1,0 +1,84 @@
+"""RewardConfig: every knob of reward-model training, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RewardConfig:
+    """Settings of :class:`~rlhf_gym.training.RewardModelTrainer`."""
+
+    learning_rate: float = field(
+        default=1e-4,
+        metadata={
+            "help": "AdamW learning rate, decayed linearly to 0 over training. "
+            "Head-only training on frozen features takes larger values (~1e-2)."
+        },
+    )
+    num_epochs: int = field(default=3, metadata={"help": "Passes over the training pairs."})
+    batch_size: int = field(default=32, metadata={"help": "Pairs per optimisation step."})
+    max_length: int = field(
+        default=128, metadata={"help": "Tokens kept from the end of prompt + response."}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    adam_epsilon: float = field(default=1e-5, metadata={"help": "AdamW epsilon."})
+    max_grad_norm: float | None = field(
+        default=1.0, metadata={"help": "Clip the gradient norm to this value; None: no clipping."}
+    )
+    use_margin: bool = field(
+        default=False,
+        metadata={
+            "help": "Subtract each pair's margin from the reward gap in the loss "
+            "(pairs without a margin use 0)."
+        },
+    )
+    center_rewards_coefficient: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight of mean((r_chosen + r_rejected)^2), which keeps scores "
+            "centred on 0; None: off."
+        },
+    )
+    freeze_trunk: bool = field(
+        default=False,
+        metadata={
+            "help": "Train only the linear head on the frozen trunk's pooled features "
+            "(computed once): fast, and the only option for large trunks on a CPU."
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop after this many epochs without a lower held-out loss and "
+            "restore the best weights; None: train all epochs. Needs an eval dataset."
+        },
+    )
+    eval_batch_size: int = field(default=128, metadata={"help": "Texts per scoring pass."})
+    seed: int = field(default=0, metadata={"help": "Seed of shuffling and head initialisation."})
+    device: str = field(default="cpu", metadata={"help": "Torch device to train on."})
+
+    def __post_init__(self) -> None:
+        positive = {
+            "learning_rate": self.learning_rate,
+            "num_epochs": self.num_epochs,
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "adam_epsilon": self.adam_epsilon,
+            "eval_batch_size": self.eval_batch_size,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        non_negative = {
+            "weight_decay": self.weight_decay,
+            "max_grad_norm": self.max_grad_norm,
+            "center_rewards_coefficient": self.center_rewards_coefficient,
+        }
+        for name, value in non_negative.items():
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError(
+                f"early_stopping_patience must be >= 1 or None, got {self.early_stopping_patience}"
+            )
