@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rlhf_gym.cli import main
-from rlhf_gym.rewards import VaderSentiment
+from rlhf_gym.rewards import make_reward_predictor
 from rlhf_gym.tasks import get_task
 
 EPISODE = re.compile(
@@ -30,11 +30,11 @@ def test_demo_prints_scored_episodes(capsys):
     episodes = _demo(capsys, "--episodes", "3", "--seed", "0")
     assert [e[0] for e in episodes] == ["0", "1", "2"]
     train = set(get_task("sentiment").prompts("train"))
-    vader = VaderSentiment()
+    default_reward = make_reward_predictor(get_task("sentiment").default_reward)
     for _, reward, _, prompt, completion in episodes:
         assert prompt in train
-        # The printed reward is the gold score of the printed completion (no EOS penalty).
-        expected = float(vader([prompt], [ast.literal_eval(completion)])[0])
+        # The printed reward is the task's reward of the printed completion (no EOS penalty).
+        expected = float(default_reward([prompt], [ast.literal_eval(completion)])[0])
         assert float(reward) == pytest.approx(expected, abs=2e-3)
 
 

@@ -13,7 +13,7 @@ TASK = Task(
     description="Continue the start of a short review so that it reads positive.",
     prompts_resource="sentiment_prompts.txt",
     gold_reward="vader",
-    default_reward="vader",
+    default_reward="sentiment-rm",
     max_new_tokens=24,
     max_prompt_tokens=32,
 )

@@ -1,0 +1,234 @@
+"""Reward-model benchmark: held-out accuracy vs training pairs and label noise, training time,
+and scoring throughput, for each backbone, on the sentiment task with simulated labels.
+
+Data: ``rlhf_gym.preferences.synthetic.sentiment_groups`` (SmolLM2-135M-Instruct samples, their
+perturbations and tiny-policy token soup; SmolLM2 samples are generated once and cached). Pairs
+come from train-split prompts; held-out pairs from the test-split prompts, so held-out
+completions were never seen in training. Labels: VADER + Bradley–Terry noise at temperature T;
+the Bayes-optimal accuracy is the mean of sigmoid(|gold_a - gold_b| / T) over held-out pairs.
+
+Usage: python benchmarks/reward_model.py [--quick] [--threads 2]
+Writes benchmarks/results/reward_model.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from rlhf_gym.preferences.synthetic import sentiment_groups, simulated_pairs, spearman
+from rlhf_gym.rewards import VaderSentiment
+from rlhf_gym.tasks import get_task
+from rlhf_gym.training import RewardConfig, RewardModelTrainer
+
+RESULTS = Path(__file__).parent / "results" / "reward_model.json"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    model: str
+    freeze_trunk: bool
+    learning_rate: float
+    num_epochs: int
+    texts_per_prompt: int | None = None
+    """Cap on each prompt's completion pool (feature extraction of big trunks is the cost)."""
+
+
+BACKBONES = {
+    "tiny-full": Backbone("tiny preset, full fine-tune", "tiny", False, 3e-3, 5),
+    "tiny-head": Backbone("tiny preset, frozen trunk + head", "tiny", True, 3e-2, 200),
+    "smollm2-head": Backbone(
+        "SmolLM2-135M, frozen trunk + head", "smollm2-135m", True, 1e-2, 300, texts_per_prompt=12
+    ),
+}
+
+
+def machine_info() -> dict:
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+
+
+class Data:
+    """Completion pools per prompt, split by the task's train / test prompts."""
+
+    def __init__(self, source: str, seed: int = 0):
+        self.task = get_task("sentiment")
+        every = self.task.prompts("all")
+        groups = sentiment_groups(every, seed=seed, source=source)
+        self.pools = dict(zip(every, groups, strict=True))
+        self.gold = VaderSentiment()
+
+    def groups(self, split: str, cap: int | None) -> tuple[list[str], list[list[str]]]:
+        prompts = self.task.prompts(split)
+        return prompts, [self.pools[p][:cap] if cap else self.pools[p] for p in prompts]
+
+    def pairs(self, split: str, n: int, temperature: float, cap: int | None, seed: int):
+        prompts, groups = self.groups(split, cap)
+        per_prompt = -(-n // len(prompts))
+        pairs, _ = simulated_pairs(
+            prompts, groups, self.gold, temperature, pairs_per_prompt=per_prompt, seed=seed
+        )
+        rng = np.random.default_rng(seed)
+        picked = sorted(rng.choice(len(pairs), size=min(n, len(pairs)), replace=False))
+        return [pairs[i] for i in picked]
+
+
+def bayes(data: Data, pairs, temperature: float) -> float:
+    from rlhf_gym.preferences import bayes_optimal_accuracy
+
+    a = data.gold([p.prompt for p in pairs], [p.chosen for p in pairs])
+    b = data.gold([p.prompt for p in pairs], [p.rejected for p in pairs])
+    return bayes_optimal_accuracy(a, b, temperature)
+
+
+def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_test: int) -> dict:
+    train = data.pairs("train", n_pairs, temperature, backbone.texts_per_prompt, seed=0)
+    test = data.pairs("test", n_test, temperature, backbone.texts_per_prompt, seed=1)
+    config = RewardConfig(
+        learning_rate=backbone.learning_rate,
+        num_epochs=backbone.num_epochs,
+        batch_size=64,
+        max_length=48,
+        freeze_trunk=backbone.freeze_trunk,
+        early_stopping_patience=3 if not backbone.freeze_trunk else None,
+    )
+    start = time.perf_counter()
+    trainer = RewardModelTrainer(backbone.model, config, train, test)
+    trainer.train()
+    seconds = time.perf_counter() - start
+    prompts, groups = data.groups("test", backbone.texts_per_prompt)
+    flat_prompts = [p for p, g in zip(prompts, groups, strict=True) for _ in g]
+    flat_texts = [c for g in groups for c in g]
+    scores = trainer.reward_model()(flat_prompts, flat_texts)
+    return {
+        "backbone": backbone.name,
+        "train_pairs": len(train),
+        "heldout_pairs": len(test),
+        "temperature": temperature,
+        "heldout_accuracy": trainer.evaluate()["eval_accuracy"],
+        "bayes_optimal_accuracy": bayes(data, test, temperature),
+        "spearman_heldout": spearman(scores, data.gold(flat_prompts, flat_texts)),
+        "train_seconds": seconds,
+        "_trainer": trainer,
+    }
+
+
+def throughput(trainer: RewardModelTrainer, data: Data, repeats: int = 3, n: int = 256) -> float:
+    """Median completions/s of the trained model as a reward predictor."""
+    prompts, groups = data.groups("test", None)
+    pairs = [(p, c) for p, g in zip(prompts, groups, strict=True) for c in g][:n]
+    rm = trainer.reward_model()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rm([p for p, _ in pairs], [c for _, c in pairs])
+        times.append(time.perf_counter() - start)
+    return len(pairs) / statistics.median(times)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer settings (a smoke run)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backbones", nargs="*", default=list(BACKBONES))
+    parser.add_argument("--heldout-pairs", type=int, default=3000)
+    parser.add_argument(
+        "--source",
+        default="smollm2-135m",
+        choices=("smollm2-135m", "corpus"),
+        help="real-text completions: SmolLM2 samples (cached) or review-corpus sentences",
+    )
+    return parser.parse_args()
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, int, float]]:
+    """(backbone key, training pairs, temperature) settings to run."""
+    sizes = [250, 1000] if args.quick else [250, 1000, 4000]
+    noises = [0.3] if args.quick else [0.05, 0.3, 1.0]
+    runs = []
+    for key in args.backbones:
+        for n in sizes if key != "smollm2-head" else sizes[:1]:
+            runs.append((key, n, 0.1))
+    runs += [("tiny-full", 1000, t) for t in noises]
+    return runs
+
+
+def markdown(rows: list[dict], speeds: dict[str, float]) -> str:
+    lines = [
+        "| backbone | pairs | T | held-out acc | Bayes-optimal | gap | Spearman | train s "
+        "| score/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        gap = r["bayes_optimal_accuracy"] - r["heldout_accuracy"]
+        lines.append(
+            f"| {r['backbone']} | {r['train_pairs']} | {r['temperature']:g} | "
+            f"{r['heldout_accuracy']:.3f} | {r['bayes_optimal_accuracy']:.3f} | {gap:+.3f} | "
+            f"{r['spearman_heldout']:.3f} | {r['train_seconds']:.1f} | "
+            f"{speeds[r['backbone']]:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+    data = Data(args.source)
+    rows, speeds = [], {}
+    for key, n, temperature in plan(args):
+        row = run_one(data, BACKBONES[key], n, temperature, args.heldout_pairs)
+        trainer = row.pop("_trainer")
+        if row["backbone"] not in speeds:
+            speeds[row["backbone"]] = throughput(trainer, data)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    table = markdown(rows, speeds)
+    result = {
+        "machine": machine_info(),
+        "source": args.source,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "total_seconds": time.perf_counter() - start,
+        "backbones": {k: asdict(v) for k, v in BACKBONES.items() if k in args.backbones},
+        "throughput_completions_per_s": speeds,
+        "runs": rows,
+        "table": table,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+import io
+
+from rlhf_gym.cli import main
+from rlhf_gym.commands.label import label_loop
+from rlhf_gym.preferences import Comparison, PreferencePair, PreferenceStore, read_jsonl
+
+COMPARISONS = [Comparison(f"prompt {i}", f"A{i}", f"B{i}") for i in range(4)]
+
+
+def make_store(tmp_path):
+    store = PreferenceStore(tmp_path / "store")
+    store.add(COMPARISONS)
+    return store
+
+
+def test_answers_are_recorded_and_bad_answers_asked_again(tmp_path):
+    store = make_store(tmp_path)
+    out = io.StringIO()
+    made = label_loop(store, io.StringIO("a\nzzz\nB\ns\nq\n"), out)
+    assert made == 3
+    text = out.getvalue()
+    assert "prompt: prompt 0" in text and "A: A0" in text and "B: B0" in text
+    assert "unknown answer 'zzz'" in text
+    assert store.pairs() == [
+        PreferencePair("prompt 0", "A0", "B0"),
+        PreferencePair("prompt 1", "B1", "A1"),
+    ]
+    assert [c for _, c in store.pending()] == [COMPARISONS[3]]
+
+
+def test_a_new_session_resumes_where_the_last_one_stopped(tmp_path):
+    store = make_store(tmp_path)
+    label_loop(store, io.StringIO("a\n"), io.StringIO())  # end of input after one answer
+    out = io.StringIO()
+    label_loop(PreferenceStore(store.directory), io.StringIO("b\nb\nb\n"), out)
+    assert "[2/4] prompt: prompt 1" in out.getvalue()
+    assert "prompt: prompt 0" not in out.getvalue()
+    assert len(store.pairs()) == 4 and not store.pending()
+
+
+def test_command_exports_labels_and_says_when_there_is_nothing_to_do(tmp_path, capsys):
+    store = make_store(tmp_path)
+    label_loop(store, io.StringIO("a\nb\n"), io.StringIO())
+    target = tmp_path / "pairs.jsonl"
+    assert main(["label", "--store", str(store.directory), "--export", str(target)]) == 0
+    assert read_jsonl(target) == store.pairs()
+    assert main(["label", "--store", str(tmp_path / "empty")]) == 0
+    assert "nothing to label" in capsys.readouterr().out
+
+
+def test_collect_queues_policy_samples_then_labels_from_stdin(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("b\nq\n"))
+    argv = ["label", "--store", str(tmp_path), "--collect", "2", "--model", "tiny", "--k", "2"]
+    assert main(argv) == 0
+    store = PreferenceStore(tmp_path)
+    assert len(store.comparisons()) == 2  # one pair per prompt
+    assert len(store.pairs()) == 1 and len(store.pending()) == 1
+    assert "queued 2 new comparisons" in capsys.readouterr().out

@@ -1,0 +1,27 @@
+import pytest
+
+from rlhf_gym.training import RewardConfig
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("learning_rate", 0.0, "learning_rate must be positive, got 0.0"),
+        ("num_epochs", 0, "num_epochs must be positive"),
+        ("batch_size", -1, "batch_size must be positive, got -1"),
+        ("max_length", 0, "max_length must be positive"),
+        ("weight_decay", -0.1, "weight_decay must be >= 0"),
+        ("max_grad_norm", -1.0, "max_grad_norm must be >= 0"),
+        ("center_rewards_coefficient", -0.01, "center_rewards_coefficient must be >= 0"),
+        ("early_stopping_patience", 0, "early_stopping_patience must be >= 1 or None"),
+    ],
+)
+def test_bad_values_raise_naming_field_and_value(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        RewardConfig(**{field: value})
+
+
+def test_every_field_has_help_text():
+    from dataclasses import fields
+
+    assert all(f.metadata.get("help") for f in fields(RewardConfig))
