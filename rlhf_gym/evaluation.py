@@ -1,7 +1,8 @@
 """Evaluate a policy on held-out prompts: gold and proxy scores, KL, length, diversity, perplexity.
 
-KL and perplexity are computed on the re-tokenised completion text with both models scoring the
-same tokens, so they are estimates of sequence-level quantities (the usual practice for text).
+KL and perplexity are computed on the exact sampled tokens (not on re-tokenised text, which for
+a byte-level tokenizer can differ from what was sampled): KL is the mean over samples of
+``log pi(y|x) - log pi_ref(y|x)``, an unbiased estimate of the sequence-level KL.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.preferences.collection import sample_completions
+from rlhf_gym.preferences.collection import Sample, sample, sample_completions
 from rlhf_gym.rewards import RewardPredictor, check_scores
-from rlhf_gym.training.sequences import completion_token_logprobs, encode_pairs
+from rlhf_gym.training.sequences import completion_token_logprobs, pack_pairs
 
 
 @dataclass
@@ -58,33 +59,17 @@ def n_matching_kl(kl: float, max_n: int = 64) -> int:
 
 
 @torch.no_grad()
-def completion_logprob_stats(
-    policy: PreTrainedModel,
-    reference: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
-    completions: Sequence[str],
-    max_length: int = 96,
-    batch_size: int = 32,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per completion: summed log-prob under the policy, under the reference, and token count."""
-    policy_sums, reference_sums, counts = [], [], []
-    for start in range(0, len(prompts), batch_size):
-        batch = encode_pairs(
-            tokenizer,
-            prompts[start : start + batch_size],
-            [c or " " for c in completions[start : start + batch_size]],
-            max_length,
-            append_eos=False,
-        )
-        policy_sums.append(completion_token_logprobs(policy, batch.to(policy.device)).sum(-1).cpu())
-        reference_sums.append(
-            completion_token_logprobs(reference, batch.to(reference.device)).sum(-1).cpu()
-        )
+def sample_logprobs(
+    model: PreTrainedModel, samples: Sequence[Sample], pad_id: int, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Summed log-prob of each sample's completion tokens under ``model``, and their count."""
+    sums, counts = [], []
+    for start in range(0, len(samples), batch_size):
+        rows = [(s.prompt_ids, s.completion_ids) for s in samples[start : start + batch_size]]
+        batch = pack_pairs(rows, pad_id)
+        sums.append(completion_token_logprobs(model, batch.to(model.device)).sum(-1).cpu())
         counts.append(batch.completion_mask.sum(-1))
-    return tuple(
-        torch.cat(parts).double().numpy() for parts in (policy_sums, reference_sums, counts)
-    )
+    return torch.cat(sums).double().numpy(), torch.cat(counts).double().numpy()
 
 
 def evaluate_completions(
@@ -124,14 +109,23 @@ def evaluate_policy(
     seed: int = 0,
 ) -> tuple[PolicyEvaluation, list[tuple[str, str]]]:
     """Sample from ``policy`` on ``prompts`` and measure; also return the samples."""
-    groups = sample_completions(
+    groups = sample(
         policy, tokenizer, prompts, samples_per_prompt, max_new_tokens=max_new_tokens, seed=seed
     )
-    flat_prompts = [p for p, group in zip(prompts, groups, strict=True) for _ in group]
-    flat_completions = [c for group in groups for c in group]
-    stats = completion_logprob_stats(policy, reference, tokenizer, flat_prompts, flat_completions)
-    result = evaluate_completions(flat_prompts, flat_completions, gold, proxy, *stats)
-    return result, list(zip(flat_prompts, flat_completions, strict=True))
+    flat = [s for group in groups for s in group]
+    pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
+    policy_logprobs, counts = sample_logprobs(policy, flat, pad_id)
+    reference_logprobs, _ = sample_logprobs(reference, flat, pad_id)
+    result = evaluate_completions(
+        [s.prompt for s in flat],
+        [s.completion for s in flat],
+        gold,
+        proxy,
+        policy_logprobs,
+        reference_logprobs,
+        counts,
+    )
+    return result, [(s.prompt, s.completion) for s in flat]
 
 
 def best_of_n(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +22,20 @@ class Comparison:
     b: str
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One sampled completion with the exact tokens behind it."""
+
+    prompt: str
+    completion: str
+    """Decoded without special tokens, up to the first EOS."""
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    """The sampled tokens up to and including the first EOS (if one was sampled)."""
+
+
 @torch.no_grad()
-def sample_completions(
+def sample(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
@@ -32,25 +45,36 @@ def sample_completions(
     temperature: float = 1.0,
     batch_size: int = 32,
     seed: int = 0,
-) -> list[list[str]]:
-    """``k`` sampled completions for each prompt: a list (one per prompt) of ``k`` strings.
+) -> list[list[Sample]]:
+    """``k`` sampled completions for each prompt: a list (one per prompt) of ``k`` samples.
 
     Prompts are left-padded and generated in batches with the KV cache, sampling from the plain
-    distribution (no top-k / top-p). Completions are decoded without special tokens and end at
-    the first EOS. The global torch RNG is left untouched.
+    distribution (no top-k / top-p). The global torch RNG is left untouched.
     """
     if k < 1:
         raise ValueError(f"k must be a positive number of completions per prompt, got {k}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     repeated = [prompt for prompt in prompts for _ in range(k)]
-    texts: list[str] = []
+    samples: list[Sample] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(repeated), batch_size):
             batch = repeated[start : start + batch_size]
-            texts += _generate_batch(model, tokenizer, batch, max_new_tokens, temperature)
-    return [texts[i : i + k] for i in range(0, len(texts), k)]
+            samples += _generate_batch(model, tokenizer, batch, max_new_tokens, temperature)
+    return [samples[i : i + k] for i in range(0, len(samples), k)]
+
+
+def sample_completions(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    k: int = 4,
+    **kwargs: Any,
+) -> list[list[str]]:
+    """The texts of :func:`sample` (same arguments): one list of ``k`` strings per prompt."""
+    groups = sample(model, tokenizer, prompts, k, **kwargs)
+    return [[s.completion for s in group] for group in groups]
 
 
 def _generate_batch(
@@ -59,7 +83,7 @@ def _generate_batch(
     prompts: list[str],
     max_new_tokens: int,
     temperature: float,
-) -> list[str]:
+) -> list[Sample]:
     pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     encoded = encoded.to(model.device)
@@ -73,8 +97,16 @@ def _generate_batch(
         pad_token_id=pad_id,
         eos_token_id=tokenizer.eos_token_id,
     )  # (B, T_prompt + new)
-    new_tokens = output[:, encoded["input_ids"].shape[1] :]
-    return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    width = encoded["input_ids"].shape[1]
+    samples = []
+    for row, prompt in enumerate(prompts):
+        prompt_ids = encoded["input_ids"][row][encoded["attention_mask"][row].bool()].tolist()
+        new_ids = output[row, width:].tolist()
+        if tokenizer.eos_token_id in new_ids:  # what follows the first EOS is padding
+            new_ids = new_ids[: new_ids.index(tokenizer.eos_token_id) + 1]
+        text = tokenizer.decode(new_ids, skip_special_tokens=True)
+        samples.append(Sample(prompt, text, tuple(prompt_ids), tuple(new_ids)))
+    return samples
 
 
 def pair_up(

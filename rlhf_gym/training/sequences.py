@@ -53,13 +53,18 @@ def encode_pairs(
         room = max_length - len(completion_ids)
         prompt_ids = prompt_ids[max(0, len(prompt_ids) - room) :]
         rows.append((prompt_ids, completion_ids))
+    return pack_pairs(rows, pad_id)
+
+
+def pack_pairs(rows: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -> PairBatch:
+    """Right-padded batch of (prompt ids, completion ids) rows, with the completion mask."""
     width = max(len(p) + len(c) for p, c in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for row, (prompt_ids, completion_ids) in enumerate(rows):
         length = len(prompt_ids) + len(completion_ids)
-        input_ids[row, :length] = torch.tensor(prompt_ids + completion_ids)
+        input_ids[row, :length] = torch.tensor([*prompt_ids, *completion_ids])
         attention_mask[row, :length] = 1
         completion_mask[row, len(prompt_ids) : length] = 1
     return PairBatch(input_ids, attention_mask, completion_mask)

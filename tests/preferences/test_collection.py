@@ -57,3 +57,17 @@ def test_pair_up_subsamples_and_randomises_display_order():
 def test_pair_up_length_mismatch_raises():
     with pytest.raises(ValueError, match="2 prompts but 1 completion lists"):
         pair_up(["p", "q"], [["a", "b"]])
+
+
+def test_samples_keep_the_exact_sampled_tokens(tiny_model, tiny_tokenizer):
+    from rlhf_gym.preferences.collection import sample
+
+    eos = tiny_tokenizer.eos_token_id
+    groups = sample(tiny_model, tiny_tokenizer, PROMPTS, 4, max_new_tokens=12, seed=3)
+    for prompt, group in zip(PROMPTS, groups, strict=True):
+        for s in group:
+            assert s.prompt == prompt
+            assert list(s.prompt_ids) == tiny_tokenizer(prompt)["input_ids"]
+            assert 1 <= len(s.completion_ids) <= 12
+            assert eos not in s.completion_ids[:-1]  # cut right after the first EOS
+            assert tiny_tokenizer.decode(s.completion_ids, skip_special_tokens=True) == s.completion

@@ -1,0 +1,100 @@
+"""Generation against the env: positions under left padding, EOS truncation, penalties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents import TokenPPO, TokenPPOConfig
+from agents.token_ppo.rollout import generate
+
+PROMPTS = ["Hi", "The food at this little place was", "Our hotel room", "A quiet film"]
+
+
+def _trainer(model, tokenizer, env_kwargs, **overrides) -> TokenPPO:
+    config = TokenPPOConfig(
+        **{"total_episodes": 64, "batch_size": 4, "progress_bar": False, **overrides}
+    )
+    return TokenPPO(model, tokenizer, config, env_kwargs=env_kwargs)
+
+
+def test_stored_logprobs_and_values_equal_recomputed_ones_under_left_padding(
+    tiny_model, tiny_tokenizer
+):
+    env_kwargs = {"prompts": PROMPTS, "reward_predictor": "vader", "max_new_tokens": 12}
+    trainer = _trainer(tiny_model, tiny_tokenizer, env_kwargs)
+    with torch.no_grad():  # a trained-looking value head, so values are not trivially 0
+        trainer.actor.value_head.linear.weight.normal_()
+    observation, _ = trainer.env.reset(seed=0, options={"prompts": PROMPTS})
+    rollout = generate(trainer.actor, trainer.env, observation, trainer.sampler)
+    prompt_lengths = rollout.attention_mask[:, : rollout.prompt_length].sum(1)
+    assert len(set(prompt_lengths.tolist())) == len(PROMPTS)  # really different paddings
+
+    with torch.no_grad():
+        raw, values = trainer.actor(
+            rollout.input_ids, rollout.attention_mask, rollout.prompt_length
+        )
+    recomputed = trainer.sampler.logprobs(raw, rollout.responses) * rollout.response_mask
+    torch.testing.assert_close(recomputed, rollout.logprobs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(values * rollout.response_mask, rollout.values, atol=1e-5, rtol=0)
+    # The reference is the same network before training: its log-probs agree too.
+    ref = trainer.sequence_logprobs(trainer.ref_model, rollout) * rollout.response_mask
+    torch.testing.assert_close(ref, rollout.logprobs, atol=1e-5, rtol=0)
+
+
+def test_responses_are_cut_after_the_first_eos(toy_model, toy_tokenizer, toy_env_kwargs):
+    # A hot temperature makes EOS (1 of 6 tokens) common within a 6-token budget.
+    env_kwargs = {**toy_env_kwargs, "max_new_tokens": 6}
+    trainer = _trainer(toy_model, toy_tokenizer, env_kwargs, batch_size=32, temperature=3.0)
+    rollout = trainer.rollout()
+    responses, mask = rollout.responses, rollout.response_mask.bool()
+    assert 0 < rollout.eos.sum() < 32
+    for row in range(32):
+        tokens = responses[row].tolist()
+        length = int(mask[row].sum())
+        expected = tokens.index(1) + 1 if 1 in tokens[:length] else 6
+        assert length == expected
+        assert rollout.eos[row] == (tokens[length - 1] == 1)
+        assert all(t == 0 for t in tokens[length:])  # padding after the end
+        text = toy_tokenizer.decode(tokens[:length], skip_special_tokens=True)
+        assert rollout.completions[row] == text
+        assert rollout.logprobs[row, length:].abs().sum() == 0
+
+
+def test_missing_eos_penalty_is_applied_by_the_env(toy_model, toy_tokenizer, toy_env_kwargs):
+    env_kwargs = {**toy_env_kwargs, "max_new_tokens": 3}
+    trainer = _trainer(
+        toy_model, toy_tokenizer, env_kwargs, batch_size=32, temperature=3.0,
+        missing_eos_penalty=0.5,
+    )  # fmt: skip
+    rollout = trainer.rollout()
+    expected = rollout.raw_scores - 0.5 * (~rollout.eos)
+    np.testing.assert_allclose(rollout.scores.numpy(), expected, atol=1e-6)
+    assert trainer.env.envs[0].missing_eos_penalty == 0.5
+
+
+def test_conflicting_penalty_in_env_kwargs_and_config_is_an_error(
+    toy_model, toy_tokenizer, toy_env_kwargs
+):
+    with pytest.raises(ValueError, match="missing_eos_penalty"):
+        _trainer(
+            toy_model, toy_tokenizer, {**toy_env_kwargs, "missing_eos_penalty": 1.0},
+            missing_eos_penalty=0.5,
+        )  # fmt: skip
+
+
+def test_ignore_eos_gives_full_length_responses(toy_model, toy_tokenizer, toy_env_kwargs):
+    env_kwargs = {**toy_env_kwargs, "max_new_tokens": 6}
+    trainer = _trainer(
+        toy_model, toy_tokenizer, env_kwargs, batch_size=32, temperature=3.0, ignore_eos=True
+    )
+    rollout = trainer.rollout()
+    assert rollout.response_mask.all()
+    assert not (rollout.responses == 1).any()
+    assert not rollout.eos.any()
+    # EOS is banned in the log-probs too, so they normalise over the other tokens.
+    with torch.no_grad():
+        raw, _ = trainer.actor(rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
+    probs = trainer.sampler.logits(raw).softmax(-1)
+    assert torch.all(probs[..., 1] == 0)
