@@ -1,0 +1,151 @@
+"""TokenPPOConfig: every knob of the sequence-level PPO loop, with help text and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VALUE_MODELS = ("head", "separate")
+REPORT_TO = ("csv", "tensorboard")
+
+
+@dataclass
+class TokenPPOConfig:
+    """Configuration of :class:`agents.TokenPPO` (defaults follow the published RLHF recipes)."""
+
+    # ----------------------------------------------------------------- rollouts
+    total_episodes: int = field(
+        default=1024, metadata={"help": "Episodes (completions) to train on in all."}
+    )
+    batch_size: int = field(
+        default=16,
+        metadata={"help": "Episodes per iteration: the number of envs generated together."},
+    )
+    temperature: float = field(
+        default=1.0,
+        metadata={"help": "Sampling temperature; it divides the logits of policy and reference."},
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Response budget; None takes the env's max_new_tokens."}
+    )
+    missing_eos_penalty: float | None = field(
+        default=None,
+        metadata={
+            "help": "Subtracted by the env from the score of a completion without EOS; None "
+            "keeps the env's own setting (default 0)."
+        },
+    )
+    ignore_eos: bool = field(
+        default=False,
+        metadata={
+            "help": "Never sample EOS (its logit is masked in every log-prob): fixed-length "
+            "responses, for throughput comparisons."
+        },
+    )
+    # ----------------------------------------------------------------- rewards and KL
+    kl_coef: float = field(default=0.05, metadata={"help": "Initial KL coefficient beta."})
+    adaptive_kl: bool = field(
+        default=False, metadata={"help": "Adapt beta so the KL tracks kl_target (Ziegler 2019)."}
+    )
+    kl_target: float = field(default=6.0, metadata={"help": "Target KL (nats) when adaptive."})
+    kl_horizon: int = field(default=10_000, metadata={"help": "Adaptive controller horizon."})
+    gamma: float = field(default=1.0, metadata={"help": "Discount over response tokens."})
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
+    # ----------------------------------------------------------------- optimisation
+    ppo_epochs: int = field(default=4, metadata={"help": "Passes over each batch."})
+    num_minibatches: int = field(default=1, metadata={"help": "Optimizer steps per epoch."})
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "Micro-batches per minibatch (gradients accumulated)."}
+    )
+    learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
+    adam_eps: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
+    anneal_lr: bool = field(
+        default=True, metadata={"help": "Anneal the learning rate linearly to 0."}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
+    cliprange: float = field(default=0.2, metadata={"help": "PPO ratio clip."})
+    cliprange_value: float = field(default=0.2, metadata={"help": "Value clip around old values."})
+    vf_coef: float = field(default=0.1, metadata={"help": "Value-loss coefficient."})
+    whiten_advantages: bool = field(
+        default=True, metadata={"help": "Whiten advantages over the batch's response tokens."}
+    )
+    # ----------------------------------------------------------------- models
+    value_model: str = field(
+        default="head",
+        metadata={
+            "help": "'head': a zero-initialised value head on the policy's trunk; 'separate': "
+            "a copy of the policy's trunk with its own head."
+        },
+    )
+    freeze_layers: int = field(
+        default=0,
+        metadata={"help": "Freeze the input embeddings and the lowest N decoder layers."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of torch, numpy and the env."})
+    # ----------------------------------------------------------------- output
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where logs, checkpoints and the final model go; None writes nothing."},
+    )
+    report_to: tuple[str, ...] = field(
+        default=REPORT_TO, metadata={"help": "Log sinks among 'csv' and 'tensorboard'."}
+    )
+    save_steps: int = field(
+        default=0, metadata={"help": "Checkpoint every N iterations (0: only at the end)."}
+    )
+    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
+
+    def __post_init__(self) -> None:
+        for name in ("total_episodes", "batch_size", "ppo_epochs", "num_minibatches"):
+            _require(name, getattr(self, name), getattr(self, name) >= 1, "an integer >= 1")
+        _require(
+            "gradient_accumulation_steps",
+            self.gradient_accumulation_steps,
+            self.gradient_accumulation_steps >= 1,
+            "an integer >= 1",
+        )
+        _require(
+            "batch_size",
+            self.batch_size,
+            self.batch_size % (self.num_minibatches * self.gradient_accumulation_steps) == 0,
+            f"divisible by num_minibatches * gradient_accumulation_steps "
+            f"({self.num_minibatches} * {self.gradient_accumulation_steps})",
+        )
+        _require(
+            "total_episodes",
+            self.total_episodes,
+            self.total_episodes >= self.batch_size,
+            f">= batch_size ({self.batch_size})",
+        )
+        for name in ("temperature", "learning_rate", "adam_eps", "max_grad_norm", "kl_target"):
+            _require(name, getattr(self, name), getattr(self, name) > 0, "> 0")
+        for name in ("cliprange", "cliprange_value", "vf_coef", "kl_coef"):
+            _require(name, getattr(self, name), getattr(self, name) >= 0, ">= 0")
+        _require("gamma", self.gamma, 0 <= self.gamma <= 1, "in [0, 1]")
+        _require("lam", self.lam, 0 <= self.lam <= 1, "in [0, 1]")
+        _require("kl_horizon", self.kl_horizon, self.kl_horizon >= 1, ">= 1")
+        _require("value_model", self.value_model, self.value_model in VALUE_MODELS, VALUE_MODELS)
+        _require("freeze_layers", self.freeze_layers, self.freeze_layers >= 0, ">= 0")
+        _require("save_steps", self.save_steps, self.save_steps >= 0, ">= 0")
+        if self.max_new_tokens is not None:
+            _require("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, ">= 1")
+        self.report_to = tuple(self.report_to)
+        bad = [sink for sink in self.report_to if sink not in REPORT_TO]
+        _require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
+
+    @property
+    def num_iterations(self) -> int:
+        """Rollout-and-update iterations: ``total_episodes // batch_size``."""
+        return self.total_episodes // self.batch_size
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.minibatch_size // self.gradient_accumulation_steps
+
+
+def _require(name: str, value: object, ok: bool, expected: object) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid; expected {expected}")

@@ -1,0 +1,112 @@
+"""Pure functions of the PPO update: rewards, GAE, masked whitening, clipped losses, stats.
+
+All tensors are (B, R): B episodes, R response positions; ``mask`` is 1 on the response's real
+tokens (up to and including EOS) and 0 after it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, denom: float | None = None) -> torch.Tensor:
+    """Mean of ``x`` over ``mask``; ``denom`` replaces the mask's sum (gradient accumulation)."""
+    total = (x * mask).sum()
+    return total / (mask.sum().clamp(min=1) if denom is None else denom)
+
+
+def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased variance of ``x`` over ``mask``."""
+    mean = masked_mean(x, mask)
+    count = mask.sum()
+    return masked_mean((x - mean) ** 2, mask) * count / (count - 1).clamp(min=1)
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``(x - mean) / std`` over the masked entries; entries outside the mask become 0."""
+    whitened = (x - masked_mean(x, mask)) * torch.rsqrt(masked_var(x, mask) + eps)
+    return whitened * mask
+
+
+def kl_rewards(
+    logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor,
+    scores: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token rewards ``-beta * (logp - logp_ref)``, plus each score at its last token.
+
+    scores (B,). Returns (rewards, non_score_rewards), both (B, R) and 0 outside the mask.
+    """
+    non_score = -beta * (logprobs - ref_logprobs) * mask
+    last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,)
+    rewards = non_score.clone()
+    rewards[torch.arange(len(scores), device=scores.device), last] += scores
+    return rewards, non_score
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over response tokens; returns (advantages, returns).
+
+    The episode ends at the mask's last token (no bootstrap past a scored completion).
+    """
+    values = values * mask
+    rewards = rewards * mask
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        next_value = values[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(last_gae)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last_gae = delta + gamma * lam * last_gae
+        advantages[:, t] = last_gae
+    advantages = advantages * mask
+    return advantages, advantages + values
+
+
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    cliprange: float,
+    denom: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped surrogate loss and its statistics (approx-KL, clip fraction, ratio)."""
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * ratio.clamp(1.0 - cliprange, 1.0 + cliprange)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask, denom)
+    with torch.no_grad():
+        stats = {
+            "approxkl": 0.5 * masked_mean(log_ratio**2, mask),
+            "clipfrac": masked_mean((clipped > unclipped).float(), mask),
+            "ratio": masked_mean(ratio, mask),
+        }
+    return loss, stats
+
+
+def value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    cliprange_value: float,
+    denom: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped value loss ``0.5 * max((v - R)^2, (v_clip - R)^2)`` and its clip fraction."""
+    clipped_values = old_values + (values - old_values).clamp(-cliprange_value, cliprange_value)
+    unclipped_error = (values - returns) ** 2
+    clipped_error = (clipped_values - returns) ** 2
+    loss = 0.5 * masked_mean(torch.maximum(unclipped_error, clipped_error), mask, denom)
+    with torch.no_grad():
+        stats = {"clipfrac": masked_mean((clipped_error > unclipped_error).float(), mask)}
+    return loss, stats
+
+
+def entropy_from_logprobs(logp: torch.Tensor) -> torch.Tensor:
+    """Entropy of each categorical distribution given its log-probs: (..., V) -> (...)."""
+    return -(logp.exp() * logp).sum(-1)

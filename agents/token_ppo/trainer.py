@@ -1,0 +1,410 @@
+"""TokenPPO: sequence-level PPO for a causal LM, trained against a TextGenerationVectorEnv.
+
+Each iteration: reset the vector env (autoreset disabled), generate one response per slot with
+the policy's KV cache while stepping the env with every batch of tokens, then train on the whole
+sequences for several epochs of reshuffled minibatches.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from agents.kl import make_kl_controller
+from agents.token_ppo.config import TokenPPOConfig
+from agents.token_ppo.losses import (
+    entropy_from_logprobs,
+    gae,
+    kl_rewards,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    value_loss,
+)
+from agents.token_ppo.metrics_log import MetricLogger
+from agents.token_ppo.rollout import Rollout, Sampler, generate
+from agents.token_ppo.value import ActorCritic, freeze_lower_layers, response_hidden
+from rlhf_gym.envs import TextGenerationVectorEnv
+from rlhf_gym.rewards import RewardSpec, make_reward_predictor
+
+
+@dataclass
+class Batch:
+    """A rollout with everything the update needs: (B, R) tensors over response tokens."""
+
+    rollout: Rollout
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    non_score_rewards: torch.Tensor
+
+
+class TokenPPO:
+    """PPO on whole sequences against the rlhf-gym environment.
+
+    Args:
+        model: the causal LM to start from. It is copied: the copy is trained, another frozen
+            copy is the reference, and ``model`` itself is never modified.
+        tokenizer: its tokenizer (never modified); the env uses it too.
+        config: a :class:`TokenPPOConfig`.
+        env_kwargs: keyword arguments of :class:`rlhf_gym.TextGenerationVectorEnv` (``task``,
+            ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...).
+        gold_predictor: an optional second scorer (e.g. ``"vader"``) logged as
+            ``objective/gold_scores`` so that curves show gold against proxy against KL.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: TokenPPOConfig | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        gold_predictor: RewardSpec | None = None,
+    ) -> None:
+        self.config = config or TokenPPOConfig()
+        self.tokenizer = tokenizer
+        _seed_everything(self.config.seed)
+        self.env_kwargs = self._env_kwargs(env_kwargs or {})
+        self.env = TextGenerationVectorEnv(
+            num_envs=self.config.batch_size,
+            autoreset_mode=AutoresetMode.DISABLED,
+            **self.env_kwargs,
+        )
+        self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
+        policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
+        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        freeze_lower_layers(policy, self.config.freeze_layers)
+        self.actor = ActorCritic(policy, self.config.value_model)
+        self.sampler = Sampler(
+            self.config.temperature,
+            self.env.envs[0].eos_token_id if self.config.ignore_eos else None,
+        )
+        trainable = [p for p in self.actor.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(
+            trainable, lr=self.config.learning_rate, eps=self.config.adam_eps, fused=True
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.kl_controller = make_kl_controller(
+            self.config.kl_coef, self.config.adaptive_kl, self.config.kl_target,
+            self.config.kl_horizon,
+        )  # fmt: skip
+        self.iteration = 0
+        self.episodes = 0
+        self._env_seeded = False
+        self.logger: MetricLogger | None = None
+
+    @property
+    def policy(self) -> PreTrainedModel:
+        return self.actor.policy
+
+    # ------------------------------------------------------------------ training loop
+    def train(self, resume_from: str | Path | None = None) -> list[dict[str, float]]:
+        """Run the remaining iterations; returns each iteration's metrics."""
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        out = self.config.output_dir
+        self.logger = MetricLogger(out, self.config.report_to) if out is not None else None
+        history = []
+        start, first_episode = time.perf_counter(), self.episodes
+        bar = tqdm(
+            total=self.config.num_iterations, initial=self.iteration,
+            disable=not self.config.progress_bar, desc="TokenPPO",
+        )  # fmt: skip
+        while self.iteration < self.config.num_iterations:
+            metrics = self.step()
+            metrics["eps"] = (self.episodes - first_episode) / (time.perf_counter() - start)
+            history.append(metrics)
+            self._after_iteration(metrics, bar)
+        bar.close()
+        if out is not None:
+            self.save_checkpoint(Path(out) / "checkpoint.pt")
+            self.save_pretrained(Path(out) / "final")
+            self.logger.close()
+        return history
+
+    def step(self) -> dict[str, float]:
+        """One iteration: rollout, advantages, PPO update, KL-controller and LR update."""
+        rollout = self.rollout()
+        start = time.perf_counter()
+        batch = self.make_batch(rollout)
+        prepare_seconds = time.perf_counter() - start
+        beta = self.kl_controller.value
+        metrics = self._rollout_metrics(batch, beta)
+        start = time.perf_counter()
+        metrics.update(self.update(batch))
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        self.kl_controller.update(metrics["objective/kl"], self.config.batch_size)
+        self.iteration += 1
+        self.episodes += self.config.batch_size
+        metrics.update({
+            "episode": self.episodes,
+            "time/rollout": rollout.seconds,
+            "time/prepare": prepare_seconds,
+            "time/update": time.perf_counter() - start,
+        })  # fmt: skip
+        return metrics
+
+    def rollout(self) -> Rollout:
+        """Reset the env (seeded on the first call) and generate one batch of episodes."""
+        observation, _ = self.env.reset(seed=None if self._env_seeded else self.config.seed)
+        self._env_seeded = True
+        return generate(self.actor, self.env, observation, self.sampler)
+
+    @torch.no_grad()
+    def make_batch(self, rollout: Rollout) -> Batch:
+        """Reference log-probs, values, KL-penalised rewards, GAE advantages and returns."""
+        mask = rollout.response_mask
+        ids, attention = rollout.input_ids, rollout.attention_mask
+        ref_logprobs = self.sequence_logprobs(self.ref_model, rollout) * mask
+        values = rollout.values
+        if values is None:
+            values = self.actor.values(ids, attention, rollout.prompt_length) * mask
+        rewards, non_score = kl_rewards(
+            rollout.logprobs, ref_logprobs, rollout.scores, mask, self.kl_controller.value
+        )
+        advantages, returns = gae(rewards, values, mask, self.config.gamma, self.config.lam)
+        if self.config.whiten_advantages:
+            advantages = masked_whiten(advantages, mask)
+        return Batch(rollout, ref_logprobs, values, advantages, returns, non_score)
+
+    def sequence_logprobs(self, model: PreTrainedModel, rollout: Rollout) -> torch.Tensor:
+        """Log-probs (B, R) of the rollout's response tokens under ``model``, one forward pass."""
+        hidden = response_hidden(
+            model.base_model, rollout.input_ids, rollout.attention_mask, rollout.prompt_length
+        )
+        raw = model.get_output_embeddings()(hidden)
+        return self.sampler.logprobs(raw, rollout.responses)
+
+    # ------------------------------------------------------------------ PPO update
+    def update(self, batch: Batch) -> dict[str, float]:
+        """``ppo_epochs`` passes of reshuffled minibatches with gradient accumulation."""
+        stats: dict[str, list[float]] = defaultdict(list)
+        cfg = self.config
+        for _ in range(cfg.ppo_epochs):
+            order = torch.randperm(cfg.batch_size)
+            for minibatch in order.split(cfg.minibatch_size):
+                denom = batch.rollout.response_mask[minibatch].sum().clamp(min=1)
+                for micro in minibatch.split(cfg.micro_batch_size):
+                    loss_stats = self._accumulate(batch, micro, denom)
+                    for name, value in loss_stats.items():
+                        stats[name].append(value)
+                trainable = [p for g in self.optimizer.param_groups for p in g["params"]]
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        return _summarise(stats, accumulation=cfg.gradient_accumulation_steps)
+
+    def _accumulate(
+        self, batch: Batch, index: torch.Tensor, denom: torch.Tensor
+    ) -> dict[str, float]:
+        """Backward one micro-batch's share of the minibatch loss; return its statistics."""
+        rollout = batch.rollout
+        length = int(rollout.response_mask[index].sum(1).max())  # nothing to learn after it
+        end = rollout.prompt_length + length
+        mask = rollout.response_mask[index, :length]
+        raw, values = self.actor(
+            rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
+            rollout.prompt_length,
+        )  # fmt: skip
+        logp_all = torch.log_softmax(self.sampler.logits(raw), -1)  # (b, L, V)
+        tokens = rollout.responses[index, :length, None]
+        logprobs = logp_all.gather(-1, tokens).squeeze(-1)  # (b, L)
+        pg_loss, pg_stats = policy_loss(
+            logprobs, rollout.logprobs[index, :length], batch.advantages[index, :length],
+            mask, self.config.cliprange, denom,
+        )  # fmt: skip
+        vf_loss, vf_stats = value_loss(
+            values, batch.values[index, :length], batch.returns[index, :length],
+            mask, self.config.cliprange_value, denom,
+        )  # fmt: skip
+        (pg_loss + self.config.vf_coef * vf_loss).backward()
+        with torch.no_grad():
+            entropy = masked_mean(entropy_from_logprobs(logp_all), mask)
+        return {
+            "policy/approxkl_avg": float(pg_stats["approxkl"]),
+            "policy/clipfrac_avg": float(pg_stats["clipfrac"]),
+            "loss/policy_avg": float(pg_loss.detach()),
+            "loss/value_avg": float(vf_loss.detach()),
+            "val/clipfrac_avg": float(vf_stats["clipfrac"]),
+            "policy/entropy_avg": float(entropy),
+            "val/ratio": float(pg_stats["ratio"]),
+        }
+
+    # ------------------------------------------------------------------ metrics
+    def _rollout_metrics(self, batch: Batch, beta: float) -> dict[str, float]:
+        rollout = batch.rollout
+        mask = rollout.response_mask
+        kl = ((rollout.logprobs - batch.ref_logprobs) * mask).sum(1)  # (B,)
+        non_score = batch.non_score_rewards.sum(1)
+        metrics = {
+            "objective/kl": float(kl.mean()),
+            "objective/entropy": float((-rollout.logprobs * mask).sum(1).mean()),
+            "objective/non_score_reward": float(non_score.mean()),
+            "objective/rlhf_reward": float((rollout.scores + non_score).mean()),
+            "objective/scores": float(rollout.scores.mean()),
+            "objective/kl_coef": beta,
+            "val/num_eos_tokens": float(rollout.eos.sum()),
+            "val/response_length": float(mask.sum(1).mean()),
+        }
+        if self.gold is not None:
+            gold = np.asarray(self.gold(rollout.prompts, rollout.completions), dtype=np.float64)
+            metrics["objective/gold_scores"] = float(gold.mean())
+        return metrics
+
+    def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:
+        if self.logger is not None:
+            self.logger.log(metrics, self.iteration)
+        every = self.config.save_steps
+        if self.config.output_dir is not None and every and self.iteration % every == 0:
+            self.save_checkpoint(Path(self.config.output_dir) / "checkpoint.pt")
+        bar.set_postfix(
+            score=f"{metrics['objective/scores']:.3f}", kl=f"{metrics['objective/kl']:.2f}"
+        )
+        bar.update(1)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(
+        self,
+        prompts: Sequence[str],
+        reward_predictor: RewardSpec,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> dict[str, float]:
+        """Mean score of sampled completions on ``prompts`` and the policy's KL to the reference.
+
+        Sampling uses its own seed and the RNG states are restored, so evaluating never
+        changes training.
+        """
+        size = batch_size or self.config.batch_size
+        predictor = make_reward_predictor(reward_predictor)  # built once for all chunks
+        kwargs = {**self.env_kwargs, "prompts": list(prompts), "reward_predictor": predictor}
+        scores, kls = [], []
+        saved = _rng_state()
+        torch.manual_seed(seed)
+        try:
+            for first in range(0, len(prompts), size):
+                chunk = list(prompts[first : first + size])
+                env = TextGenerationVectorEnv(
+                    len(chunk), autoreset_mode=AutoresetMode.DISABLED, **kwargs
+                )
+                observation, _ = env.reset(seed=seed, options={"prompts": chunk})
+                rollout = generate(self.actor, env, observation, self.sampler)
+                ref = self.sequence_logprobs(self.ref_model, rollout) * rollout.response_mask
+                kls.append(((rollout.logprobs - ref) * rollout.response_mask).sum(1))
+                scores.append(torch.as_tensor(rollout.raw_scores))
+        finally:
+            _set_rng_state(saved)
+        return {"score": float(torch.cat(scores).mean()), "kl": float(torch.cat(kls).mean())}
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, directory: str | Path) -> None:
+        """The trained policy in HF format (``from_pretrained`` loads it), its tokenizer, and
+        the value head as ``value_head.pt``."""
+        directory = Path(directory)
+        self.policy.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        value_state = {k: v for k, v in self.actor.state_dict().items() if "policy." not in k}
+        torch.save(value_state, directory / "value_head.pt")
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Everything needed to continue exactly: weights, optimizer, scheduler, RNGs, beta."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "actor": self.actor.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "kl_controller": self.kl_controller.state_dict(),
+            "iteration": self.iteration,
+            "episodes": self.episodes,
+            "env_seeded": self._env_seeded,
+            "env_rng": [env.np_random.bit_generator.state for env in self.env.envs],
+            "rng": _rng_state(),
+        }
+        torch.save(state, path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.actor.load_state_dict(state["actor"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.kl_controller.load_state_dict(state["kl_controller"])
+        self.iteration, self.episodes = state["iteration"], state["episodes"]
+        self._env_seeded = state["env_seeded"]
+        for env, rng_state in zip(self.env.envs, state["env_rng"], strict=True):
+            generator = np.random.Generator(np.random.PCG64())
+            generator.bit_generator.state = rng_state
+            env.np_random = generator
+        _set_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------ helpers
+    def _lr_factor(self, iteration: int) -> float:
+        if not self.config.anneal_lr:
+            return 1.0
+        return 1.0 - iteration / self.config.num_iterations
+
+    def _env_kwargs(self, given: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {**given, "tokenizer": self.tokenizer}
+        for name in ("max_new_tokens", "missing_eos_penalty"):
+            value = getattr(self.config, name)
+            if value is not None:
+                if name in given and given[name] != value:
+                    raise ValueError(
+                        f"{name} is {given[name]!r} in env_kwargs but {value!r} in the config"
+                    )
+                kwargs[name] = value
+        return kwargs
+
+
+def _summarise(stats: dict[str, list[float]], accumulation: int) -> dict[str, float]:
+    """Mean of each statistic over the micro-batches of all epochs; ``val/ratio_var`` is the
+    variance of the micro-batch mean ratios (as TRL's). The loss entries are per-micro-batch
+    shares, so they are summed within a minibatch (``accumulation`` entries) before averaging."""
+    summary = {}
+    for name, values in stats.items():
+        scale = accumulation if name.startswith("loss/") else 1
+        summary[name] = float(np.mean(values)) * scale
+    ratios = stats["val/ratio"]
+    summary["val/ratio_var"] = float(np.var(ratios, ddof=1)) if len(ratios) > 1 else 0.0
+    return summary
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,133 @@
+"""The actor-critic: a causal LM whose trunk also feeds a value head, or a separate value trunk.
+
+Both paths run the trunk (``model.base_model``) themselves and apply the LM head only where
+log-probs are needed, so one forward pass gives every response token's log-prob and value.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from agents.lm import position_ids_from_mask
+
+
+class ValueHead(nn.Module):
+    """A linear map from the hidden state to a scalar, initialised to zero (rlhf-details 9)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(hidden_size, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.linear(hidden.float()).squeeze(-1)  # (..., H) -> (...)
+
+
+def run_trunk(
+    trunk: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    cache: object | None = None,
+) -> tuple[torch.Tensor, object | None]:
+    """Last hidden states (B, T, H) and the updated KV cache of a decoder trunk (generation)."""
+    out = trunk(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        cache=cache,
+        use_cache=True,
+    )
+    return out.last_hidden_state, out.cache
+
+
+def response_hidden(
+    trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+) -> torch.Tensor:
+    """Hidden states that predict each response token: (B, P + R) -> (B, R, H).
+
+    The state at position ``P - 1 + j`` predicts response token ``j`` (and is the state whose
+    value is ``V(s_j)``). Positions are ``cumsum(mask) - 1``, as in the rollout.
+    """
+    positions = position_ids_from_mask(attention_mask)
+    hidden = trunk(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False
+    ).last_hidden_state
+    return hidden[:, prompt_length - 1 : -1]
+
+
+class ActorCritic(nn.Module):
+    """Policy LM plus value function; ``value_model`` is ``"head"`` or ``"separate"``."""
+
+    def __init__(self, policy: PreTrainedModel, value_model: str = "head") -> None:
+        super().__init__()
+        self.policy = policy
+        self.shared = value_model == "head"
+        # A separate critic starts from the policy's trunk (a copy: it trains on its own).
+        self.value_trunk = None if self.shared else copy.deepcopy(policy.base_model)
+        self.value_head = ValueHead(policy.config.get_text_config().hidden_size).to(
+            next(policy.parameters()).device
+        )
+
+    @property
+    def trunk(self) -> nn.Module:
+        return self.policy.base_model
+
+    def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.policy.get_output_embeddings()(hidden)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, R, V) and values (B, R) of every response position."""
+        hidden = response_hidden(self.trunk, input_ids, attention_mask, prompt_length)
+        return self.lm_head(hidden), self._values(hidden, input_ids, attention_mask, prompt_length)
+
+    def values(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+    ) -> torch.Tensor:
+        """Values (B, R) alone (the separate critic's pass after a rollout)."""
+        assert self.value_trunk is not None
+        hidden = response_hidden(self.value_trunk, input_ids, attention_mask, prompt_length)
+        return self.value_head(hidden)
+
+    def _values(
+        self,
+        hidden: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        prompt_length: int,
+    ) -> torch.Tensor:
+        if self.shared:
+            return self.value_head(hidden)
+        return self.values(input_ids, attention_mask, prompt_length)
+
+
+def freeze_lower_layers(model: PreTrainedModel, num_layers: int) -> None:
+    """Freeze the input embeddings and the lowest ``num_layers`` decoder layers of ``model``.
+
+    With tied embeddings (SmolLM2, the presets) this freezes the LM head as well.
+    """
+    if num_layers == 0:
+        return
+    layers = _decoder_layers(model)
+    if num_layers > len(layers):
+        raise ValueError(
+            f"freeze_layers={num_layers} but the model has only {len(layers)} decoder layers"
+        )
+    model.get_input_embeddings().requires_grad_(False)
+    for layer in layers[:num_layers]:
+        layer.requires_grad_(False)
+
+
+def _decoder_layers(model: PreTrainedModel) -> nn.ModuleList:
+    expected = model.config.get_text_config().num_hidden_layers
+    for module in model.base_model.children():
+        if isinstance(module, nn.ModuleList) and len(module) == expected:
+            return module
+    raise ValueError(f"could not find the {expected} decoder layers of {type(model).__name__}")
