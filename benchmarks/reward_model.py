@@ -161,6 +161,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backbones", nargs="*", default=list(BACKBONES))
     parser.add_argument("--heldout-pairs", type=int, default=3000)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--source",
         default="smollm2-135m",
@@ -176,9 +177,10 @@ def plan(args: argparse.Namespace) -> list[tuple[str, int, float]]:
     noises = [0.3] if args.quick else [0.05, 0.3, 1.0]
     runs = []
     for key in args.backbones:
-        for n in sizes if key != "smollm2-head" else sizes[:1]:
+        for n in sizes:
             runs.append((key, n, 0.1))
-    runs += [("tiny-full", 1000, t) for t in noises]
+    if "tiny-full" in args.backbones:
+        runs += [("tiny-full", 1000, t) for t in noises]
     return runs
 
 
@@ -225,8 +227,8 @@ def main() -> None:
         "runs": rows,
         "table": table,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(table)
 
 

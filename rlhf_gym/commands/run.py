@@ -46,8 +46,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as transformers_logging
+
     from rlhf_gym.pipeline.run import Pipeline
     from rlhf_gym.pipeline.stages import StageError
+
+    # Weight-loading bars and load reports (e.g. "score.weight newly initialized" for a new
+    # reward head, which is intended) would drown the stages' own progress bars.
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
 
     errors = (StageError, ValueError, FileNotFoundError, OSError, ImportError)
     try:

@@ -35,14 +35,15 @@ def train_agent(
 
 
 def default_learning_rate(policy: PreTrainedModel) -> float:
-    """Small models from scratch take larger steps than a pretrained 100M+ model."""
-    return 1e-3 if policy.num_parameters() < 5_000_000 else 2e-5
+    """Small models from scratch take larger steps than a pretrained 100M+ model (whose lower
+    layers are frozen by default, so the top layers can take 1e-4)."""
+    return 1e-3 if policy.num_parameters() < 5_000_000 else 1e-4
 
 
 def default_frozen_layers(pipeline: Pipeline, policy: PreTrainedModel) -> int:
     if pipeline.config.freeze_layers is not None:
         return pipeline.config.freeze_layers
-    return 0 if pipeline.config.is_preset else (2 * policy.config.num_hidden_layers) // 3
+    return 0 if pipeline.config.is_preset else max(policy.config.num_hidden_layers - 4, 0)
 
 
 def _token_ppo(

@@ -37,7 +37,7 @@ class RunConfig:
         default=None,
         metadata={"help": "Torch CPU threads; default: 1 for presets, else torch's default."},
     )
-    max_new_tokens: int = field(default=24, metadata={"help": "Completion length budget."})
+    max_new_tokens: int = field(default=16, metadata={"help": "Completion length budget."})
     sft: bool | None = field(
         default=None,
         metadata={
@@ -72,7 +72,7 @@ class RunConfig:
     )
     reward_epochs: int = field(default=20, metadata={"help": "Reward-model epochs."})
     iterations: int = field(
-        default=20, metadata={"help": "Agent iterations (PPO batches; DPO: epochs)."}
+        default=30, metadata={"help": "Agent iterations (PPO batches; DPO: epochs)."}
     )
     batch_size: int = field(default=16, metadata={"help": "Episodes per agent iteration."})
     learning_rate: float | None = field(
