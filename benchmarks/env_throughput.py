@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,8 +29,8 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
-import transformers
 from gymnasium.vector import AutoresetMode
+from machine import machine_info  # benchmarks/machine.py
 
 from rlhf_gym.envs import TextGenerationEnv, TextGenerationVectorEnv
 from rlhf_gym.models import load_model, load_tokenizer
@@ -126,28 +125,6 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "gymnasium": gymnasium.__version__,
-        "numpy": np.__version__,
-    }
-
-
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     tokenizer = load_tokenizer("tiny")
     model = load_model("tiny", tokenizer)
@@ -211,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "benchmark": "env_throughput",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine_info(),
+        "machine": machine_info(gymnasium=gymnasium.__version__, numpy=np.__version__),
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
         "settings": {
             **vars(args),

@@ -15,16 +15,13 @@ Writes benchmarks/results/ppo_learning_<model>.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from machine import machine_info  # benchmarks/machine.py
 
 from agents import TokenPPO, TokenPPOConfig
 from rlhf_gym.models import load_model_and_tokenizer
@@ -118,27 +115,11 @@ def summary(curve: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def machine(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "cpu": cpu_name(), "cores": os.cpu_count(),
-        "threads": args.threads, "torch": torch.__version__, "loadavg": os.getloadavg(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-    }  # fmt: skip
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor()
-
-
 def main() -> None:
     args = parse_args()
     result = run(args)
     result["config"] = vars(args)
-    result["machine"] = machine(args)
+    result["machine"] = machine_info()
     name = args.model.replace("/", "_").replace("-135m", "").replace("-", "")
     out = Path(args.output) if args.output else RESULTS / f"ppo_learning_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,19 +14,16 @@ Writes benchmarks/results/reward_model.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import transformers
+from machine import machine_info  # benchmarks/machine.py
 
 from rlhf_gym.preferences.synthetic import sentiment_groups, simulated_pairs, spearman
 from rlhf_gym.rewards import VaderSentiment
@@ -54,27 +51,6 @@ BACKBONES = {
         "SmolLM2-135M, frozen trunk + head", "smollm2-135m", True, 1e-2, 300, texts_per_prompt=12
     ),
 }
-
-
-def machine_info() -> dict:
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-    }
 
 
 class Data:

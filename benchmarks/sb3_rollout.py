@@ -14,17 +14,15 @@ Writes ``benchmarks/results/sb3_rollout.json`` and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import torch
+from machine import machine_info  # benchmarks/machine.py
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -140,22 +138,6 @@ def iteration_split(args: argparse.Namespace) -> dict:
     }
 
 
-def machine_info(args: argparse.Namespace) -> dict:
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").exists():
-        names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
-        cpu = names[0].split(":", 1)[1].strip() if names else cpu
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": args.threads,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
-    }
-
-
 def markdown(results: dict) -> str:
     lines = [
         "| preset | new tokens | steps/s, no cache | steps/s, KV cache | speed-up |",
@@ -195,7 +177,7 @@ def main() -> None:
         for cache in (False, True)
     ]
     results = {
-        "machine": machine_info(args),
+        "machine": machine_info(),
         "load_avg_before": load_before,
         "rollout": rollout,
         "iteration": iteration_split(args),
