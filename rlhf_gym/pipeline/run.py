@@ -164,6 +164,7 @@ class Pipeline:
         from rlhf_gym.training.reward_trainer import RewardModelTrainer
 
         pairs = self._pairs()
+        sft_skipped = self.runner.summary("sft").get("skipped", False)
         held_out = max(1, len(pairs) // 10)
         rng = np.random.default_rng(self.config.seed)
         order = rng.permutation(len(pairs))
@@ -181,7 +182,9 @@ class Pipeline:
             center_rewards_coefficient=0.01,
             seed=self.config.seed,
         )
-        trainer = RewardModelTrainer(self.config.model, args, train, evaluation)
+        # The reward model starts from the policy's trunk: after SFT, the fine-tuned one.
+        trunk = self.config.model if sft_skipped else str(self.runner.path("sft") / "model")
+        trainer = RewardModelTrainer(trunk, args, train, evaluation)
         history = trainer.train()
         metrics = trainer.evaluate()
         policy, tokenizer = self._starting_policy()
