@@ -160,46 +160,16 @@ class Pipeline:
         return {"pairs": len(pairs), "source": "simulated", "bayes_optimal_accuracy": optimum}
 
     def _reward(self, out: Path) -> dict[str, Any]:
-        from rlhf_gym.training.reward_config import RewardConfig
         from rlhf_gym.training.reward_trainer import RewardModelTrainer
 
-        pairs = self._pairs()
-        sft_skipped = self.runner.summary("sft").get("skipped", False)
-        held_out = max(1, len(pairs) // 10)
-        rng = np.random.default_rng(self.config.seed)
-        order = rng.permutation(len(pairs))
-        train = [pairs[i] for i in order[held_out:]]
-        evaluation = [pairs[i] for i in order[:held_out]]
-        full = (
-            self.config.is_preset
-            if self.config.reward_full_finetune is None
-            else self.config.reward_full_finetune
-        )
-        args = RewardConfig(
-            num_epochs=self.config.reward_epochs,
-            freeze_trunk=not full,
-            learning_rate=1e-3 if full else 1e-2,
-            center_rewards_coefficient=0.01,
-            seed=self.config.seed,
-        )
+        train, evaluation = self._split_pairs()
         # The reward model starts from the policy's trunk: after SFT, the fine-tuned one.
+        sft_skipped = self.runner.summary("sft").get("skipped", False)
         trunk = self.config.model if sft_skipped else str(self.runner.path("sft") / "model")
-        trainer = RewardModelTrainer(trunk, args, train, evaluation)
+        trainer = RewardModelTrainer(trunk, self._reward_config(), train, evaluation)
         history = trainer.train()
         metrics = trainer.evaluate()
-        policy, tokenizer = self._starting_policy()
-        prompts = self._train_prompts(self.config.preference_prompts)
-        from rlhf_gym.preferences.collection import sample_completions
-
-        samples = sample_completions(
-            policy,
-            tokenizer,
-            prompts,
-            1,
-            max_new_tokens=self.config.max_new_tokens,
-            seed=self.config.seed + 1,
-        )
-        mean, std = trainer.normalize(prompts, [group[0] for group in samples])
+        mean, std = trainer.normalize(*self._reference_samples())
         trainer.save_pretrained(out / "model")
         return {
             "train_pairs": len(train),
@@ -208,8 +178,40 @@ class Pipeline:
             "eval_loss": metrics["eval_loss"],
             "epochs_run": len(history),
             "normalisation": {"mean": mean, "std": std},
-            "frozen_trunk": not full,
+            "frozen_trunk": trainer.args.freeze_trunk,
         }
+
+    def _split_pairs(self) -> tuple[list[Any], list[Any]]:
+        """A random tenth of the pairs is held out for the reward model's accuracy."""
+        pairs = self._pairs()
+        order = np.random.default_rng(self.config.seed).permutation(len(pairs))
+        held_out = max(1, len(pairs) // 10)
+        return [pairs[i] for i in order[held_out:]], [pairs[i] for i in order[:held_out]]
+
+    def _reward_config(self):
+        from rlhf_gym.training.reward_config import RewardConfig
+
+        c = self.config
+        full = c.is_preset if c.reward_full_finetune is None else c.reward_full_finetune
+        return RewardConfig(
+            num_epochs=c.reward_epochs,
+            freeze_trunk=not full,
+            learning_rate=1e-3 if full else 1e-2,  # a lone head takes larger steps
+            center_rewards_coefficient=0.01,
+            seed=c.seed,
+        )
+
+    def _reference_samples(self) -> tuple[list[str], list[str]]:
+        """Completions of the starting policy: the reward's normalisation is fitted on them."""
+        from rlhf_gym.preferences.collection import sample_completions
+
+        policy, tokenizer = self._starting_policy()
+        prompts = self._train_prompts(self.config.preference_prompts)
+        groups = sample_completions(
+            policy, tokenizer, prompts, 1,
+            max_new_tokens=self.config.max_new_tokens, seed=self.config.seed + 1,
+        )  # fmt: skip
+        return prompts, [group[0] for group in groups]
 
     def _agent(self, name: str, out: Path) -> dict[str, Any]:
         from rlhf_gym.pipeline.agents import train_agent
