@@ -108,5 +108,9 @@ def value_loss(
 
 
 def entropy_from_logprobs(logp: torch.Tensor) -> torch.Tensor:
-    """Entropy of each categorical distribution given its log-probs: (..., V) -> (...)."""
-    return -(logp.exp() * logp).sum(-1)
+    """Entropy of each categorical distribution given its log-probs: (..., V) -> (...).
+
+    A banned token has log-prob ``-inf``; clamping it to a finite value makes its term
+    ``0 * finite = 0`` instead of ``0 * -inf = nan``.
+    """
+    return -(logp.exp() * logp.clamp(min=torch.finfo(logp.dtype).min)).sum(-1)

@@ -52,13 +52,15 @@ def response_hidden(
     """Hidden states that predict each response token: (B, P + R) -> (B, R, H).
 
     The state at position ``P - 1 + j`` predicts response token ``j`` (and is the state whose
-    value is ``V(s_j)``). Positions are ``cumsum(mask) - 1``, as in the rollout.
+    value is ``V(s_j)``). Positions are ``cumsum(mask) - 1``, as in the rollout. The last token
+    predicts nothing and, attention being causal, no other state sees it, so it is not fed.
     """
+    input_ids, attention_mask = input_ids[:, :-1], attention_mask[:, :-1]  # (B, P + R - 1)
     positions = position_ids_from_mask(attention_mask)
     hidden = trunk(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False
     ).last_hidden_state
-    return hidden[:, prompt_length - 1 : -1]
+    return hidden[:, prompt_length - 1 :]
 
 
 class ActorCritic(nn.Module):

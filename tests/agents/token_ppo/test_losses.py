@@ -122,3 +122,11 @@ def test_entropy_of_uniform_is_log_v():
     assert entropy_from_logprobs(
         torch.log_softmax(torch.zeros(2, 8), -1)
     ).tolist() == pytest.approx([math.log(8)] * 2)
+
+
+def test_entropy_ignores_a_banned_token():
+    # The sampler bans EOS with a -inf logit: it must contribute 0, not nan.
+    logits = torch.zeros(2, 9)
+    logits[:, 0] = float("-inf")
+    entropy = entropy_from_logprobs(torch.log_softmax(logits, -1))
+    assert entropy.tolist() == pytest.approx([math.log(8)] * 2)

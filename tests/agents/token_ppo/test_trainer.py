@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 import torch
@@ -162,3 +163,12 @@ def test_evaluate_leaves_the_training_rng_alone(toy_model, toy_tokenizer, toy_en
     assert first == trainer.evaluate(["p"] * 20, toy_env_kwargs["reward_predictor"])
     assert 0.0 <= first["score"] <= 1.0
     assert abs(first["kl"]) < 1e-4  # untrained policy == reference
+
+
+def test_metrics_are_finite_when_eos_is_banned(toy_model, toy_tokenizer, toy_env_kwargs):
+    # The banned EOS has log-prob -inf in every distribution; no statistic may turn into nan.
+    config = make_config(batch_size=8, num_minibatches=1, ignore_eos=True, ppo_epochs=2)
+    trainer = TokenPPO(toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs)
+    metrics = trainer.step()
+    assert all(math.isfinite(value) for value in metrics.values()), metrics
+    assert metrics["policy/entropy_avg"] > 0
