@@ -18,10 +18,8 @@ benchmarks/results/ppo_throughput.json and prints a Markdown table).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from machine import machine_info  # benchmarks/machine.py
 
 RESULT = Path(__file__).parent / "results" / "ppo_throughput.json"
 BATCH, PROMPT_TOKENS, RESPONSE_TOKENS, EPOCHS, KL_COEF, LR = 16, 8, 24, 4, 0.05, 1e-5
@@ -274,19 +273,7 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
         [args.trl_python, "-c", "import trl; print(trl.__version__)"],
         capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
-    return {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "trl": trl or None,
-        "python": platform.python_version(), "loadavg": os.getloadavg(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-    }  # fmt: skip
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor()
+    return machine_info(trl=trl or None)
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
