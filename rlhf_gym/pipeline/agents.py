@@ -36,8 +36,8 @@ def train_agent(
 
 def default_learning_rate(policy: PreTrainedModel) -> float:
     """Small models from scratch take larger steps than a pretrained 100M+ model (whose lower
-    layers are frozen by default, so the top layers can take 1e-4)."""
-    return 1e-3 if policy.num_parameters() < 5_000_000 else 1e-4
+    layers are frozen by default, so the top layers can take 2e-4)."""
+    return 1e-3 if policy.num_parameters() < 5_000_000 else 2e-4
 
 
 def default_frozen_layers(pipeline: Pipeline, policy: PreTrainedModel) -> int:

@@ -202,16 +202,10 @@ class Pipeline:
         )
 
     def _reference_samples(self) -> tuple[list[str], list[str]]:
-        """Completions of the starting policy: the reward's normalisation is fitted on them."""
-        from rlhf_gym.preferences.collection import sample_completions
-
-        policy, tokenizer = self._starting_policy()
-        prompts = self._train_prompts(self.config.preference_prompts)
-        groups = sample_completions(
-            policy, tokenizer, prompts, 1,
-            max_new_tokens=self.config.max_new_tokens, seed=self.config.seed + 1,
-        )  # fmt: skip
-        return prompts, [group[0] for group in groups]
+        """The responses of the preference pairs, on which the reward's normalisation is fitted
+        (with simulated labels they are the starting policy's samples: no need to sample again)."""
+        responses = {(p.prompt, r): None for p in self._pairs() for r in (p.chosen, p.rejected)}
+        return [prompt for prompt, _ in responses], [response for _, response in responses]
 
     def _agent(self, name: str, out: Path) -> dict[str, Any]:
         from rlhf_gym.pipeline.agents import train_agent
