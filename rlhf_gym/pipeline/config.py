@@ -63,11 +63,18 @@ class RunConfig:
             "help": "JSONL of prompt/chosen/rejected pairs to use instead of simulated labels."
         },
     )
+    reward_backbone: str | None = field(
+        default=None,
+        metadata={
+            "help": "Trunk of the reward model: a preset, smollm2-135m, an HF id or a path; "
+            "default: the policy's (after SFT, the fine-tuned one)."
+        },
+    )
     reward_full_finetune: bool | None = field(
         default=None,
         metadata={
-            "help": "Fine-tune the whole reward model; default: only for presets (a pretrained "
-            "trunk gets a head trained on its frozen features)."
+            "help": "Fine-tune the whole reward model; default: only for preset trunks (a "
+            "pretrained trunk gets a head trained on its frozen features)."
         },
     )
     reward_epochs: int = field(default=20, metadata={"help": "Reward-model epochs."})

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlhf_gym.models import load_model, load_tokenizer
+from rlhf_gym.models import PRESETS, load_model, load_tokenizer
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner
 from rlhf_gym.tasks import Task, get_task
@@ -62,7 +62,7 @@ class Pipeline:
             c.label_temperature,
             c.human_labels,
         )
-        reward = (*prefs, c.reward_full_finetune, c.reward_epochs)
+        reward = (*prefs, c.reward_backbone, c.reward_full_finetune, c.reward_epochs)
         training = (c.iterations, c.batch_size, c.learning_rate, c.kl_coef, c.freeze_layers)
         agent_stages = [
             Stage(
@@ -163,10 +163,8 @@ class Pipeline:
         from rlhf_gym.training.reward_trainer import RewardModelTrainer
 
         train, evaluation = self._split_pairs()
-        # The reward model starts from the policy's trunk: after SFT, the fine-tuned one.
-        sft_skipped = self.runner.summary("sft").get("skipped", False)
-        trunk = self.config.model if sft_skipped else str(self.runner.path("sft") / "model")
-        trainer = RewardModelTrainer(trunk, self._reward_config(), train, evaluation)
+        trunk = self._reward_trunk()
+        trainer = RewardModelTrainer(trunk, self._reward_config(trunk), train, evaluation)
         history = trainer.train()
         metrics = trainer.evaluate()
         mean, std = trainer.normalize(*self._reference_samples())
@@ -188,16 +186,26 @@ class Pipeline:
         held_out = max(1, len(pairs) // 10)
         return [pairs[i] for i in order[held_out:]], [pairs[i] for i in order[:held_out]]
 
-    def _reward_config(self):
+    def _reward_trunk(self) -> str:
+        """``reward_backbone``, else the policy's trunk: after SFT, the fine-tuned one."""
+        if self.config.reward_backbone is not None:
+            return self.config.reward_backbone
+        if self.runner.summary("sft").get("skipped", False):
+            return self.config.model
+        return str(self.runner.path("sft") / "model")
+
+    def _reward_config(self, trunk: str):
         from rlhf_gym.training.reward_config import RewardConfig
 
         c = self.config
-        full = c.is_preset if c.reward_full_finetune is None else c.reward_full_finetune
+        preset_trunk = trunk in PRESETS or (c.is_preset and c.reward_backbone is None)
+        full = preset_trunk if c.reward_full_finetune is None else c.reward_full_finetune
         return RewardConfig(
             num_epochs=c.reward_epochs,
             freeze_trunk=not full,
-            learning_rate=1e-3 if full else 1e-2,  # a lone head takes larger steps
+            learning_rate=3e-3 if full else 1e-2,  # a lone head takes larger steps
             center_rewards_coefficient=0.01,
+            early_stopping_patience=3,
             seed=c.seed,
         )
 
