@@ -106,7 +106,7 @@ def _dpo(
     gold, proxy = make_reward_predictor(pipeline.task.gold_reward), pipeline._reward_model()
     prompts = pipeline._train_prompts(c.batch_size)
     curve, history = [], []
-    for epoch in range(c.iterations):  # one DPO epoch per point of the curve
+    for epoch in range(c.dpo_epochs):  # one point of the curve per epoch
         history += trainer.train()
         result, _ = evaluate_policy(
             trained, reference, tokenizer, prompts, gold, proxy,
@@ -117,7 +117,7 @@ def _dpo(
         )
     trained.save_pretrained(out / "policy")
     tokenizer.save_pretrained(out / "policy")
-    return {"curve": curve, "iterations": c.iterations, "final_loss": history[-1]["loss"]}
+    return {"curve": curve, "epochs": c.dpo_epochs, "final_loss": history[-1]["loss"]}
 
 
 def _sb3(

@@ -79,7 +79,10 @@ class RunConfig:
     )
     reward_epochs: int = field(default=20, metadata={"help": "Reward-model epochs."})
     iterations: int = field(
-        default=30, metadata={"help": "Agent iterations (PPO batches; DPO: epochs)."}
+        default=30, metadata={"help": "PPO / A2C iterations (one batch of episodes each)."}
+    )
+    dpo_epochs: int = field(
+        default=3, metadata={"help": "DPO passes over the pairs (one curve point each)."}
     )
     batch_size: int = field(default=16, metadata={"help": "Episodes per agent iteration."})
     learning_rate: float | None = field(
@@ -106,6 +109,7 @@ class RunConfig:
             raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {AGENTS}")
         positive = [
             "max_new_tokens", "sft_epochs", "preference_prompts", "reward_epochs", "iterations",
+            "dpo_epochs",
             "batch_size", "eval_samples_per_prompt", "sft_learning_rate", "label_temperature",
         ]  # fmt: skip
         for name in positive:

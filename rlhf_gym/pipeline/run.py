@@ -63,7 +63,9 @@ class Pipeline:
             c.human_labels,
         )
         reward = (*prefs, c.reward_backbone, c.reward_full_finetune, c.reward_epochs)
-        training = (c.iterations, c.batch_size, c.learning_rate, c.kl_coef, c.freeze_layers)
+        training = (
+            c.iterations, c.dpo_epochs, c.batch_size, c.learning_rate, c.kl_coef, c.freeze_layers
+        )  # fmt: skip
         agent_stages = [
             Stage(
                 agent_stage(name),

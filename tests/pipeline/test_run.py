@@ -19,6 +19,7 @@ FAST = {
     "completions_per_prompt": 3,
     "reward_epochs": 2,
     "iterations": 2,
+    "dpo_epochs": 2,
     "batch_size": 8,
     "eval_prompts": 4,
     "eval_samples_per_prompt": 1,
