@@ -48,7 +48,7 @@ class RunConfig:
     sft_epochs: int = field(default=4, metadata={"help": "SFT passes over the demonstrations."})
     sft_learning_rate: float = field(default=2e-3, metadata={"help": "SFT learning rate."})
     preference_prompts: int = field(
-        default=128, metadata={"help": "Train prompts sampled for preference collection."}
+        default=144, metadata={"help": "Train prompts sampled for preference collection."}
     )
     completions_per_prompt: int = field(
         default=6, metadata={"help": "K completions per prompt; all K(K-1)/2 pairs are labelled."}

@@ -19,15 +19,38 @@ def _pyplot():
     return plt
 
 
-def plot_overoptimisation(curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path) -> None:
-    """Gold and learned-RM score against sqrt(KL) over training, per agent (Gao et al. 2022)."""
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Mean of each point and up to ``window - 1`` before it (same length as ``values``)."""
+    sums = np.cumsum(np.insert(np.asarray(values, dtype=float), 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def plot_overoptimisation(
+    curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path, window: int = 5
+) -> None:
+    """Gold and learned-RM score against sqrt(KL) over training, per agent (Gao et al. 2022).
+
+    Each iteration is a faint dot; the line is a moving average over ``window`` iterations,
+    because one batch's scores and KL are noisy.
+    """
     plt = _pyplot()
-    fig, (gold_axis, proxy_axis) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     for name, curve in curves.items():
-        kl = np.sqrt(np.maximum([point["kl"] for point in curve], 0.0))
-        gold_axis.plot(kl, [p["gold"] for p in curve], "o-", label=name)
-        proxy_axis.plot(kl, [p["proxy"] for p in curve], "s--", label=name)
-    for axis, title in ((gold_axis, "gold score"), (proxy_axis, "learned reward model score")):
+        kl = [max(point["kl"], 0.0) for point in curve]
+        for axis, key in zip(axes, ("gold", "proxy"), strict=True):
+            values = [point[key] for point in curve]
+            dots = axis.plot(np.sqrt(kl), values, "o", alpha=0.25, markersize=4)
+            smooth_kl = np.sqrt(moving_average(kl, window))
+            axis.plot(
+                smooth_kl,
+                moving_average(values, window),
+                "-",
+                color=dots[0].get_color(),
+                label=name,
+            )
+    for axis, title in zip(axes, ("gold score", "learned reward model score"), strict=True):
         axis.set_xlabel("sqrt(KL to reference)  [sqrt(nats)]")
         axis.set_ylabel(title)
         axis.set_title(f"{title} during training")

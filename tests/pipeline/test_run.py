@@ -117,3 +117,10 @@ def test_config_file_and_flags(tmp_path):
     path.write_text(json.dumps({"modle": "tiny"}))
     with pytest.raises(ValueError, match="unknown settings"):
         RunConfig.from_file(path)
+
+
+def test_moving_average_matches_hand_values():
+    from rlhf_gym.pipeline.report import moving_average
+
+    assert moving_average([1.0, 3.0, 5.0, 7.0], 2).tolist() == [1.0, 2.0, 4.0, 6.0]
+    assert moving_average([2.0], 5).tolist() == [2.0]
