@@ -66,8 +66,9 @@ class RunConfig:
     reward_backbone: str | None = field(
         default=None,
         metadata={
-            "help": "Trunk of the reward model: a preset, smollm2-135m, an HF id or a path; "
-            "default: the policy's (after SFT, the fine-tuned one)."
+            "help": "Trunk of the reward model: a preset, smollm2-135m, an HF id, a path, or "
+            "sentiment-rm (the shipped reward model's trunk, with a new head); default: the "
+            "policy's (after SFT, the fine-tuned one)."
         },
     )
     reward_full_finetune: bool | None = field(

@@ -23,6 +23,9 @@ from rlhf_gym.tasks import Task, get_task
 
 STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
 """Stage kinds; with several agents there is one ``agent-<name>`` stage per agent."""
+SHIPPED_REWARD_TRUNK = "sentiment-rm"
+"""``reward_backbone`` name of the shipped sentiment reward model: its tiny trunk, pretrained on
+simulated preferences over the project's review corpus, gets a new head and is fine-tuned."""
 
 
 @dataclass
@@ -166,7 +169,7 @@ class Pipeline:
 
         train, evaluation = self._split_pairs()
         trunk = self._reward_trunk()
-        trainer = RewardModelTrainer(trunk, self._reward_config(trunk), train, evaluation)
+        trainer = RewardModelTrainer(trunk, self._reward_config(), train, evaluation)
         history = trainer.train()
         metrics = trainer.evaluate()
         mean, std = trainer.normalize(*self._reference_samples())
@@ -190,17 +193,24 @@ class Pipeline:
 
     def _reward_trunk(self) -> str:
         """``reward_backbone``, else the policy's trunk: after SFT, the fine-tuned one."""
+        if self.config.reward_backbone == SHIPPED_REWARD_TRUNK:
+            from rlhf_gym.rewards.learned import default_sentiment_model_path
+
+            return str(default_sentiment_model_path())
         if self.config.reward_backbone is not None:
             return self.config.reward_backbone
         if self.runner.summary("sft").get("skipped", False):
             return self.config.model
         return str(self.runner.path("sft") / "model")
 
-    def _reward_config(self, trunk: str):
+    def _reward_config(self):
         from rlhf_gym.training.reward_config import RewardConfig
 
         c = self.config
-        preset_trunk = trunk in PRESETS or (c.is_preset and c.reward_backbone is None)
+        small_trunks = (*PRESETS, SHIPPED_REWARD_TRUNK)
+        preset_trunk = c.reward_backbone in small_trunks or (
+            c.is_preset and c.reward_backbone is None
+        )
         full = preset_trunk if c.reward_full_finetune is None else c.reward_full_finetune
         return RewardConfig(
             num_epochs=c.reward_epochs,

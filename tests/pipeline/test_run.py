@@ -124,3 +124,21 @@ def test_moving_average_matches_hand_values():
 
     assert moving_average([1.0, 3.0, 5.0, 7.0], 2).tolist() == [1.0, 2.0, 4.0, 6.0]
     assert moving_average([2.0], 5).tolist() == [2.0]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "model", "frozen"),
+    [
+        ("sentiment-rm", "smollm2-135m", False),
+        ("tiny", "smollm2-135m", False),
+        ("x/y", "tiny", True),
+    ],
+)
+def test_reward_backbone_choice(tmp_path, backbone, model, frozen):
+    from rlhf_gym.rewards.learned import default_sentiment_model_path
+
+    config = RunConfig(output_dir=str(tmp_path), model=model, reward_backbone=backbone)
+    pipeline = Pipeline(config, log=lambda _: None)
+    expected = str(default_sentiment_model_path()) if backbone == "sentiment-rm" else backbone
+    assert pipeline._reward_trunk() == expected
+    assert pipeline._reward_config().freeze_trunk is frozen
