@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -45,6 +46,7 @@ def sample(
     temperature: float = 1.0,
     batch_size: int = 32,
     seed: int = 0,
+    progress_bar: bool = True,
 ) -> list[list[Sample]]:
     """``k`` sampled completions for each prompt: a list (one per prompt) of ``k`` samples.
 
@@ -59,7 +61,8 @@ def sample(
     samples: list[Sample] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for start in range(0, len(repeated), batch_size):
+        starts = range(0, len(repeated), batch_size)
+        for start in tqdm(starts, desc="sampling", unit="batch", disable=not progress_bar):
             batch = repeated[start : start + batch_size]
             samples += _generate_batch(model, tokenizer, batch, max_new_tokens, temperature)
     return [samples[i : i + k] for i in range(0, len(samples), k)]

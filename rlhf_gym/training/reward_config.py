@@ -57,6 +57,7 @@ class RewardConfig:
     eval_batch_size: int = field(default=128, metadata={"help": "Texts per scoring pass."})
     seed: int = field(default=0, metadata={"help": "Seed of shuffling and head initialisation."})
     device: str = field(default="cpu", metadata={"help": "Torch device to train on."})
+    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
         positive = {

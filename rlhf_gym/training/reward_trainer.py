@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 from transformers import (
     AutoModelForSequenceClassification,
     LlamaForSequenceClassification,
@@ -229,7 +230,10 @@ class RewardModelTrainer:
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
         rng = np.random.default_rng(args.seed)
         best_loss, best_state, stale = math.inf, None, 0
-        for epoch in range(args.num_epochs):
+        epochs = tqdm(
+            range(args.num_epochs), desc="reward model", unit="epoch", disable=not args.progress_bar
+        )
+        for epoch in epochs:
             order = rng.permutation(n)
             losses = [
                 self._step(
@@ -244,6 +248,7 @@ class RewardModelTrainer:
             if self.eval_pairs:
                 record.update(self.evaluate())
             self.history.append(record)
+            epochs.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
             if not args.early_stopping_patience:
                 continue
             if record["eval_loss"] < best_loss:
