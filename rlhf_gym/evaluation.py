@@ -16,6 +16,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.models import pad_token_id
 from rlhf_gym.preferences.collection import Sample, sample, sample_completions
 from rlhf_gym.rewards import RewardPredictor, check_scores
 from rlhf_gym.training.sequences import completion_token_logprobs, pack_pairs
@@ -113,7 +114,7 @@ def evaluate_policy(
         policy, tokenizer, prompts, samples_per_prompt, max_new_tokens=max_new_tokens, seed=seed
     )
     flat = [s for group in groups for s in group]
-    pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
+    pad_id = pad_token_id(tokenizer)
     policy_logprobs, counts = sample_logprobs(policy, flat, pad_id)
     reference_logprobs, _ = sample_logprobs(reference, flat, pad_id)
     result = evaluate_completions(

@@ -56,20 +56,15 @@ def run(args: argparse.Namespace) -> int:
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
 
-    errors = (StageError, ValueError, FileNotFoundError, OSError, ImportError)
     try:
         config = config_from_args(args)
-    except errors as err:
-        print(f"rlhf-gym run: error: {err}", file=sys.stderr)
-        return 2
-    try:
         report = Pipeline(config).run(tuple(args.force))
-    except errors as err:
+    except (StageError, ValueError, FileNotFoundError, OSError, ImportError) as err:
         print(f"rlhf-gym run: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
-            f"\nrlhf-gym run: interrupted; finished stages are kept in {config.output_dir}; "
+            "\nrlhf-gym run: interrupted; finished stages are kept in the output directory; "
             "the same command resumes with the stage that was running",
             file=sys.stderr,
         )

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.models import load_tokenizer
+from rlhf_gym.models import load_tokenizer, pad_token_id
 from rlhf_gym.rewards import RewardPredictor, RewardSpec, check_scores, make_reward_predictor
 from rlhf_gym.tasks import Task, get_task
 
@@ -153,9 +153,7 @@ class TextGenerationEnv(gym.Env[Observation, int]):
             raise ValueError(
                 "the tokenizer has no EOS token, so no completion could ever end early"
             )
-        self.pad_token_id = next(
-            i for i in (self.tokenizer.pad_token_id, self.eos_token_id, 0) if i is not None
-        )
+        self.pad_token_id = pad_token_id(self.tokenizer)
         self.sequence_length = self.max_prompt_tokens + self.max_new_tokens
         token_box = spaces.Box(0, self.vocab_size - 1, (self.sequence_length,), np.int64)
         self.observation_space = spaces.Dict(

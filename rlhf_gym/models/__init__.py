@@ -5,6 +5,7 @@ from rlhf_gym.models.loading import (
     load_model_and_tokenizer,
     load_tokenizer,
     model_names,
+    pad_token_id,
 )
 from rlhf_gym.models.presets import PRESETS, build_preset_model
 
@@ -15,4 +16,5 @@ __all__ = [
     "load_model_and_tokenizer",
     "load_tokenizer",
     "model_names",
+    "pad_token_id",
 ]

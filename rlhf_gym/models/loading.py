@@ -25,6 +25,11 @@ def _pretrained_source(name: str) -> str:
     return name
 
 
+def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id that pads batches: the pad token, else EOS, else 0 (masks tell padding apart)."""
+    return next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
+
+
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """The tokenizer of ``name`` (a preset, ``"smollm2-135m"``, an HF id or a local path)."""
     if name in PRESETS:

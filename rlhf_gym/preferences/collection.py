@@ -13,6 +13,8 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.models import pad_token_id
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -87,7 +89,7 @@ def _generate_batch(
     max_new_tokens: int,
     temperature: float,
 ) -> list[Sample]:
-    pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
+    pad_id = pad_token_id(tokenizer)
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     encoded = encoded.to(model.device)
     output = model.generate(

@@ -19,6 +19,8 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.models import pad_token_id
+
 HEAD_NAMES = ("score", "classifier")
 DEFAULT_SENTIMENT_MODEL = "sentiment_rm"
 """Directory under ``rlhf_gym/rewards/data`` of the shipped sentiment reward model."""
@@ -38,10 +40,6 @@ def reward_head(model: PreTrainedModel) -> nn.Linear:
     )
 
 
-def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    return next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
-
-
 def encode_texts(
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
@@ -53,9 +51,12 @@ def encode_texts(
     A text longer than ``max_length`` tokens keeps its end (the completion); a text with no
     tokens becomes one pad token, so every row has a last real position.
     """
-    rows = [ids[-max_length:] or [pad_id(tokenizer)] for ids in tokenizer(list(texts))["input_ids"]]
+    rows = [
+        ids[-max_length:] or [pad_token_id(tokenizer)]
+        for ids in tokenizer(list(texts))["input_ids"]
+    ]
     width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id(tokenizer), dtype=torch.long)
+    input_ids = torch.full((len(rows), width), pad_token_id(tokenizer), dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row)

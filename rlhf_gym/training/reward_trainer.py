@@ -24,14 +24,13 @@ from transformers import (
 )
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.models import PRESETS, load_tokenizer
+from rlhf_gym.models import PRESETS, load_tokenizer, pad_token_id
 from rlhf_gym.models.loading import _pretrained_source
 from rlhf_gym.models.presets import PRESET_SEED, preset_config
 from rlhf_gym.preferences import PreferencePair, load_preferences
 from rlhf_gym.rewards.learned import (
     LearnedRewardModel,
     encode_texts,
-    pad_id,
     pooled_features,
     reward_head,
     sequence_scores,
@@ -83,7 +82,9 @@ def build_reward_model(
         model = AutoModelForSequenceClassification.from_pretrained(
             _pretrained_source(name), num_labels=1, dtype=torch.float32
         )
-    model.config.pad_token_id = pad_id(tokenizer)  # HF's own forward finds the last token by it
+    model.config.pad_token_id = pad_token_id(
+        tokenizer
+    )  # HF's own forward finds the last token by it
     _init_head(reward_head(model), seed)
     return model.eval(), tokenizer
 

@@ -13,6 +13,8 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.models import pad_token_id
+
 
 @dataclass
 class PairBatch:
@@ -42,7 +44,7 @@ def encode_pairs(
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
     if max_length < 2:
         raise ValueError(f"max_length must be at least 2, got {max_length}")
-    pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
+    pad_id = pad_token_id(tokenizer)
     rows: list[tuple[list[int], list[int]]] = []
     for prompt, completion in zip(prompts, completions, strict=True):
         prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]

@@ -40,17 +40,21 @@ def predictor() -> CountingPredictor:
     return CountingPredictor()
 
 
+def env_defaults(tokenizer: Any, predictor: Any) -> dict[str, Any]:
+    """Small, fast settings shared by the single and the vector env fixtures."""
+    return {
+        "tokenizer": tokenizer,
+        "prompts": PROMPTS,
+        "reward_predictor": predictor,
+        "max_new_tokens": 4,
+        "max_prompt_tokens": 16,
+    }
+
+
 @pytest.fixture
 def make_env(tiny_tokenizer, predictor) -> Callable[..., TextGenerationEnv]:
     def make(**kwargs: Any) -> TextGenerationEnv:
-        defaults = {
-            "tokenizer": tiny_tokenizer,
-            "prompts": PROMPTS,
-            "reward_predictor": predictor,
-            "max_new_tokens": 4,
-            "max_prompt_tokens": 16,
-        }
-        return TextGenerationEnv(**{**defaults, **kwargs})
+        return TextGenerationEnv(**{**env_defaults(tiny_tokenizer, predictor), **kwargs})
 
     return make
 
@@ -58,14 +62,9 @@ def make_env(tiny_tokenizer, predictor) -> Callable[..., TextGenerationEnv]:
 @pytest.fixture
 def make_vec_env(tiny_tokenizer, predictor) -> Callable[..., TextGenerationVectorEnv]:
     def make(num_envs: int, **kwargs: Any) -> TextGenerationVectorEnv:
-        defaults = {
-            "tokenizer": tiny_tokenizer,
-            "prompts": PROMPTS,
-            "reward_predictor": predictor,
-            "max_new_tokens": 4,
-            "max_prompt_tokens": 16,
-        }
-        return TextGenerationVectorEnv(num_envs, **{**defaults, **kwargs})
+        return TextGenerationVectorEnv(
+            num_envs, **{**env_defaults(tiny_tokenizer, predictor), **kwargs}
+        )
 
     return make
 
