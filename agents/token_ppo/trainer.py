@@ -11,7 +11,7 @@ import copy
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,11 @@ from agents.token_ppo.rollout import Rollout, Sampler, generate
 from agents.token_ppo.value import ActorCritic, freeze_lower_layers, response_hidden
 from rlhf_gym.envs import TextGenerationVectorEnv
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
+
+_MICRO_BATCH_STATS = (
+    "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg",
+    "val/clipfrac_avg", "policy/entropy_avg", "val/ratio",
+)  # fmt: skip
 
 
 @dataclass
@@ -235,15 +240,11 @@ class TokenPPO:
         (pg_loss + self.config.vf_coef * vf_loss).backward()
         with torch.no_grad():
             entropy = masked_mean(entropy_from_logprobs(logp_all), mask)
-        return {
-            "policy/approxkl_avg": float(pg_stats["approxkl"]),
-            "policy/clipfrac_avg": float(pg_stats["clipfrac"]),
-            "loss/policy_avg": float(pg_loss.detach()),
-            "loss/value_avg": float(vf_loss.detach()),
-            "val/clipfrac_avg": float(vf_stats["clipfrac"]),
-            "policy/entropy_avg": float(entropy),
-            "val/ratio": float(pg_stats["ratio"]),
-        }
+            stats = torch.stack([
+                pg_stats["approxkl"], pg_stats["clipfrac"], pg_loss, vf_loss,
+                vf_stats["clipfrac"], entropy, pg_stats["ratio"],
+            ])  # fmt: skip
+        return dict(zip(_MICRO_BATCH_STATS, stats.tolist(), strict=True))  # one copy out
 
     # ------------------------------------------------------------------ metrics
     def _rollout_metrics(self, batch: Batch, beta: float) -> dict[str, float]:
@@ -285,16 +286,21 @@ class TokenPPO:
         reward_predictor: RewardSpec,
         seed: int = 0,
         batch_size: int | None = None,
+        other_predictors: Mapping[str, RewardSpec] | None = None,
     ) -> dict[str, float]:
         """Mean score of sampled completions on ``prompts`` and the policy's KL to the reference.
 
+        ``other_predictors`` (name -> predictor) score the same completions too, reported as
+        ``score/<name>``: gold and proxy of one sample, e.g. ``{"rm": "sentiment-rm"}``.
         Sampling uses its own seed and the RNG states are restored, so evaluating never
         changes training.
         """
         size = batch_size or self.config.batch_size
         predictor = make_reward_predictor(reward_predictor)  # built once for all chunks
+        others = {name: make_reward_predictor(p) for name, p in (other_predictors or {}).items()}
         kwargs = {**self.env_kwargs, "prompts": list(prompts), "reward_predictor": predictor}
-        scores, kls = [], []
+        scores: dict[str, list[np.ndarray]] = defaultdict(list)
+        kls = []
         saved = _rng_state()
         torch.manual_seed(seed)
         try:
@@ -307,10 +313,13 @@ class TokenPPO:
                 rollout = generate(self.actor, env, observation, self.sampler)
                 ref = self.sequence_logprobs(self.ref_model, rollout) * rollout.response_mask
                 kls.append(((rollout.logprobs - ref) * rollout.response_mask).sum(1))
-                scores.append(torch.as_tensor(rollout.raw_scores))
+                scores["score"].append(rollout.raw_scores)
+                for name, other in others.items():
+                    scores[f"score/{name}"].append(other(rollout.prompts, rollout.completions))
         finally:
             _set_rng_state(saved)
-        return {"score": float(torch.cat(scores).mean()), "kl": float(torch.cat(kls).mean())}
+        means = {name: float(np.mean(np.concatenate(parts))) for name, parts in scores.items()}
+        return {**means, "kl": float(torch.cat(kls).mean())}
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, directory: str | Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents import TokenPPO, TokenPPOConfig
-from agents.token_ppo.rollout import generate
+from agents.token_ppo.rollout import Sampler, generate
 
 PROMPTS = ["Hi", "The food at this little place was", "Our hotel room", "A quiet film"]
 
@@ -98,3 +98,17 @@ def test_ignore_eos_gives_full_length_responses(toy_model, toy_tokenizer, toy_en
         raw, _ = trainer.actor(rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
     probs = trainer.sampler.logits(raw).softmax(-1)
     assert torch.all(probs[..., 1] == 0)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_sampler_draws_from_the_tempered_distribution_and_never_the_banned_token(temperature):
+    raw = torch.tensor([[2.0, 0.5, 3.0, -1.0, 1.0]]).expand(40_000, 5)  # (N, V)
+    sampler = Sampler(temperature, banned_token=2)  # the likeliest token is banned
+    torch.manual_seed(0)
+    tokens, logprobs = sampler.sample(raw)
+    probs = torch.log_softmax(sampler.logits(raw[:1]), -1).exp()[0]  # (V,)
+    frequencies = torch.bincount(tokens, minlength=5) / len(tokens)
+    assert frequencies[2] == 0
+    standard_error = (probs * (1 - probs) / len(tokens)).sqrt()
+    assert torch.all((frequencies - probs).abs() <= 5 * standard_error + 1e-9)
+    torch.testing.assert_close(logprobs, probs.log()[tokens])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -160,9 +161,23 @@ def test_evaluate_leaves_the_training_rng_alone(toy_model, toy_tokenizer, toy_en
     rng = torch.get_rng_state()
     first = trainer.evaluate(["p"] * 20, toy_env_kwargs["reward_predictor"], batch_size=8)
     assert torch.equal(torch.get_rng_state(), rng)
-    assert first == trainer.evaluate(["p"] * 20, toy_env_kwargs["reward_predictor"])
+    assert first == trainer.evaluate(["p"] * 20, toy_env_kwargs["reward_predictor"], batch_size=8)
     assert 0.0 <= first["score"] <= 1.0
     assert abs(first["kl"]) < 1e-4  # untrained policy == reference
+
+
+def test_evaluate_scores_the_same_completions_with_other_predictors(
+    toy_model, toy_tokenizer, toy_env_kwargs
+):
+    trainer = TokenPPO(toy_model, toy_tokenizer, make_config(), env_kwargs=toy_env_kwargs)
+    reward = toy_env_kwargs["reward_predictor"]
+
+    def negated(prompts, completions):
+        return -np.asarray(reward(prompts, completions))
+
+    figures = trainer.evaluate(["p"] * 20, reward, other_predictors={"negated": negated})
+    assert figures["score/negated"] == pytest.approx(-figures["score"])
+    assert figures["score"] == trainer.evaluate(["p"] * 20, reward)["score"]
 
 
 def test_metrics_are_finite_when_eos_is_banned(toy_model, toy_tokenizer, toy_env_kwargs):
