@@ -42,6 +42,8 @@ class Backbone:
     num_epochs: int
     texts_per_prompt: int | None = None
     """Cap on each prompt's completion pool (feature extraction of big trunks is the cost)."""
+    trainable_layers: int | None = None
+    """Train only the top N layers (+ final norm and head) on cached lower-layer outputs."""
 
 
 BACKBONES = {
@@ -49,6 +51,9 @@ BACKBONES = {
     "tiny-head": Backbone("tiny preset, frozen trunk + head", "tiny", True, 3e-2, 200),
     "smollm2-head": Backbone(
         "SmolLM2-135M, frozen trunk + head", "smollm2-135m", True, 1e-2, 300, texts_per_prompt=12
+    ),
+    "smollm2-top4": Backbone(
+        "SmolLM2-135M, top 4 layers + head", "smollm2-135m", False, 1e-4, 3, trainable_layers=4
     ),
 }
 
@@ -95,6 +100,7 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
         batch_size=64,
         max_length=48,
         freeze_trunk=backbone.freeze_trunk,
+        trainable_layers=backbone.trainable_layers,
         early_stopping_patience=3 if not backbone.freeze_trunk else None,
     )
     start = time.perf_counter()

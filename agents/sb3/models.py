@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import torch
 from gymnasium import spaces
 from transformers import PreTrainedModel
 
@@ -63,27 +62,3 @@ def check_observation_space(observation_space: spaces.Space) -> None:
             "CausalLMPolicy needs the text env's Dict observation with keys "
             f"{sorted(keys)}, got {observation_space}"
         )
-
-
-def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
-    """The stack of transformer blocks: the first ModuleList child of the base model."""
-    for child in model.base_model.children():
-        if isinstance(child, torch.nn.ModuleList):
-            return child
-    raise ValueError(f"cannot find the transformer blocks of {type(model).__name__}")
-
-
-def freeze_lower_layers(model: PreTrainedModel, num_layers: int, embeddings: bool) -> None:
-    """Stop gradients in the first ``num_layers`` blocks (and the input embeddings if asked).
-
-    With tied input/output embeddings, freezing the embeddings freezes the output head too.
-    """
-    layers = decoder_layers(model)
-    if not 0 <= num_layers <= len(layers):
-        raise ValueError(
-            f"freeze_layers={num_layers} is outside 0..{len(layers)} (the model's block count)"
-        )
-    for layer in layers[:num_layers]:
-        layer.requires_grad_(False)
-    if embeddings:
-        model.get_input_embeddings().requires_grad_(False)

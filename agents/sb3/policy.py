@@ -12,12 +12,12 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from transformers import PreTrainedModel
 
+from agents.lm import freeze_lower_layers
 from agents.sb3.lm_cache import CachedCausalLM, NextTokenOutput, full_forward
 from agents.sb3.models import (
     ModelSpec,
     check_observation_space,
     check_vocab,
-    freeze_lower_layers,
     resolve_model,
 )
 

@@ -24,6 +24,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from agents.kl import make_kl_controller
+from agents.lm import freeze_lower_layers
 from agents.token_ppo.config import TokenPPOConfig
 from agents.token_ppo.losses import (
     entropy_from_logprobs,
@@ -36,7 +37,7 @@ from agents.token_ppo.losses import (
 )
 from agents.token_ppo.metrics_log import MetricLogger
 from agents.token_ppo.rollout import Rollout, Sampler, generate
-from agents.token_ppo.value import ActorCritic, freeze_lower_layers, response_hidden
+from agents.token_ppo.value import ActorCritic, response_hidden
 from rlhf_gym.envs import TextGenerationVectorEnv
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
 

@@ -108,28 +108,3 @@ class ActorCritic(nn.Module):
         if self.shared:
             return self.value_head(hidden)
         return self.values(input_ids, attention_mask, prompt_length)
-
-
-def freeze_lower_layers(model: PreTrainedModel, num_layers: int) -> None:
-    """Freeze the input embeddings and the lowest ``num_layers`` decoder layers of ``model``.
-
-    With tied embeddings (SmolLM2, the presets) this freezes the LM head as well.
-    """
-    if num_layers == 0:
-        return
-    layers = _decoder_layers(model)
-    if num_layers > len(layers):
-        raise ValueError(
-            f"freeze_layers={num_layers} but the model has only {len(layers)} decoder layers"
-        )
-    model.get_input_embeddings().requires_grad_(False)
-    for layer in layers[:num_layers]:
-        layer.requires_grad_(False)
-
-
-def _decoder_layers(model: PreTrainedModel) -> nn.ModuleList:
-    expected = model.config.get_text_config().num_hidden_layers
-    for module in model.base_model.children():
-        if isinstance(module, nn.ModuleList) and len(module) == expected:
-            return module
-    raise ValueError(f"could not find the {expected} decoder layers of {type(model).__name__}")

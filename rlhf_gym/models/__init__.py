@@ -1,6 +1,7 @@
 """Loading policies and tokenizers: presets, the bundled SmolLM2 GGUF, HF ids and local paths."""
 
 from rlhf_gym.models.loading import (
+    decoder_layers,
     load_model,
     load_model_and_tokenizer,
     load_tokenizer,
@@ -12,6 +13,7 @@ from rlhf_gym.models.presets import PRESETS, build_preset_model
 __all__ = [
     "PRESETS",
     "build_preset_model",
+    "decoder_layers",
     "load_model",
     "load_model_and_tokenizer",
     "load_tokenizer",

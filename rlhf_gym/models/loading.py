@@ -25,6 +25,15 @@ def _pretrained_source(name: str) -> str:
     return name
 
 
+def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
+    """The stack of transformer blocks: the base model's ModuleList of ``num_hidden_layers``."""
+    expected = model.config.get_text_config().num_hidden_layers
+    for child in model.base_model.children():
+        if isinstance(child, torch.nn.ModuleList) and len(child) == expected:
+            return child
+    raise ValueError(f"cannot find the {expected} decoder layers of {type(model).__name__}")
+
+
 def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """The id that pads batches: the pad token, else EOS, else 0 (masks tell padding apart)."""
     return next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)

@@ -47,6 +47,15 @@ class RewardConfig:
             "(computed once): fast, and the only option for large trunks on a CPU."
         },
     )
+    trainable_layers: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train only the top N decoder layers, the final norm and the head; the "
+            "frozen layers below run once per text and their output is cached. None: train "
+            "everything. The middle ground for a pretrained trunk on a CPU: its language "
+            "knowledge, and a fraction of the cost of fine-tuning it whole."
+        },
+    )
     early_stopping_patience: int | None = field(
         default=None,
         metadata={
@@ -79,6 +88,16 @@ class RewardConfig:
         for name, value in non_negative.items():
             if value is not None and not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if self.trainable_layers is not None:
+            if self.trainable_layers < 1:
+                raise ValueError(
+                    f"trainable_layers must be >= 1 or None, got {self.trainable_layers!r}"
+                )
+            if self.freeze_trunk:
+                raise ValueError(
+                    "freeze_trunk=True trains the head alone; it cannot be combined with "
+                    "trainable_layers (use one or the other)"
+                )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError(
                 f"early_stopping_patience must be >= 1 or None, got {self.early_stopping_patience}"

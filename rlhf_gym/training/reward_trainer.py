@@ -1,8 +1,10 @@
 """RewardModelTrainer: a Bradley–Terry reward model learned from preference pairs.
 
-Two backbones: full fine-tuning of any ``AutoModelForSequenceClassification`` model (a preset,
-SmolLM2, an HF id or path), or ``freeze_trunk=True``, which computes the trunk's pooled features
-once and trains only the linear head on them. Either way the result is a plain HF checkpoint.
+Three ways to train a backbone: full fine-tuning of any ``AutoModelForSequenceClassification``
+model (a preset, SmolLM2, an HF id or path); ``trainable_layers=N``, which runs the frozen lower
+layers once per text, caches their output and trains the top N layers, final norm and head on
+it; or ``freeze_trunk=True``, which computes the trunk's pooled features once and trains only
+the linear head on them. Either way the result is a plain HF checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from transformers import (
 )
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.models import PRESETS, load_tokenizer, pad_token_id
+from rlhf_gym.models import PRESETS, decoder_layers, load_tokenizer, pad_token_id
 from rlhf_gym.models.loading import _pretrained_source
 from rlhf_gym.models.presets import PRESET_SEED, preset_config
 from rlhf_gym.preferences import PreferencePair, load_preferences
@@ -152,6 +154,79 @@ class _FeatureScorer:
         return self.head(rows.to(self.head.weight.dtype)).squeeze(-1).float()
 
 
+class _TopLayersScorer:
+    """Scores texts with the top ``trainable_layers`` decoder layers, the final norm and the
+    head, run on the cached output of the frozen layers below (computed once per text)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        args: RewardConfig,
+        texts: Sequence[str],
+    ):
+        layers = decoder_layers(model)
+        if args.trainable_layers > len(layers):
+            raise ValueError(
+                f"trainable_layers={args.trainable_layers} but the model has {len(layers)} "
+                "decoder layers"
+            )
+        self.model, self.cut = model, len(layers) - args.trainable_layers
+        self.layers_name = next(n for n, c in model.base_model.named_children() if c is layers)
+        model.requires_grad_(False)
+        model.base_model.requires_grad_(True)  # the top layers and the final norm
+        model.get_input_embeddings().requires_grad_(False)
+        layers[: self.cut].requires_grad_(False)
+        reward_head(model).requires_grad_(True)
+        unique = sorted(set(texts), key=len)
+        self.index = {text: i for i, text in enumerate(unique)}
+        self.cached: list[torch.Tensor] = []  # per text: (T_i, H), the input of layer ``cut``
+        with torch.no_grad():
+            for start in range(0, len(unique), args.eval_batch_size):
+                chunk = unique[start : start + args.eval_batch_size]
+                ids, mask = encode_texts(tokenizer, chunk, args.max_length, args.device)
+                out = model.base_model(
+                    input_ids=ids, attention_mask=mask, output_hidden_states=True
+                )
+                lower = out.hidden_states[self.cut]  # (B, T, H)
+                lengths = mask.sum(-1).tolist()
+                self.cached += [row[:n] for row, n in zip(lower, lengths, strict=True)]
+                if start == 0:
+                    self._check_against_full_model(chunk, ids, mask)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        rows = [self.cached[self.index[text]] for text in texts]
+        lengths = torch.tensor([len(row) for row in rows], device=rows[0].device)
+        hidden = nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (N, T, H), right-padded
+        mask = (torch.arange(hidden.shape[1], device=hidden.device) < lengths[:, None]).long()
+        trunk = self.model.base_model
+        full_stack = getattr(trunk, self.layers_name)
+        setattr(trunk, self.layers_name, full_stack[self.cut :])  # run only the top layers
+        try:
+            top = trunk(inputs_embeds=hidden, attention_mask=mask).last_hidden_state
+        finally:
+            setattr(trunk, self.layers_name, full_stack)
+        last = top[torch.arange(len(rows), device=top.device), lengths - 1]  # (N, H)
+        head = reward_head(self.model)
+        return head(last.to(head.weight.dtype)).squeeze(-1).float()
+
+    def _check_against_full_model(
+        self, texts: Sequence[str], ids: torch.Tensor, mask: torch.Tensor
+    ) -> None:
+        """Cached lower layers + top layers must score as the whole model does."""
+        full = sequence_scores(self.model, ids, mask)
+        split = self(texts)
+        if not torch.allclose(full, split, atol=1e-4, rtol=1e-4):
+            raise ValueError(
+                f"trainable_layers is not supported for {type(self.model).__name__}: its trunk "
+                "scores differently when run from cached layer outputs (inputs_embeds); use "
+                "full fine-tuning (trainable_layers=None) or freeze_trunk=True"
+            )
+
+
 def _as_pairs(data: Any, what: str) -> list[PreferencePair]:
     if data is None:
         return []
@@ -200,12 +275,13 @@ class RewardModelTrainer:
         self._scorer = self._make_scorer()
         self.history: list[dict[str, float]] = []
 
-    def _make_scorer(self) -> _TextScorer | _FeatureScorer:
-        if not self.args.freeze_trunk:
+    def _make_scorer(self) -> _TextScorer | _FeatureScorer | _TopLayersScorer:
+        if not self.args.freeze_trunk and self.args.trainable_layers is None:
             return _TextScorer(self.model, self.tokenizer, self.args)
         pairs = self.train_pairs + self.eval_pairs
         texts = [p.prompt + r for p in pairs for r in (p.chosen, p.rejected)]
-        return _FeatureScorer(self.model, self.tokenizer, self.args, texts)
+        scorer = _FeatureScorer if self.args.freeze_trunk else _TopLayersScorer
+        return scorer(self.model, self.tokenizer, self.args, texts)
 
     def compute_loss(
         self, pairs: Sequence[PreferencePair]

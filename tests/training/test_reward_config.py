@@ -14,11 +14,17 @@ from rlhf_gym.training import RewardConfig
         ("max_grad_norm", -1.0, "max_grad_norm must be >= 0"),
         ("center_rewards_coefficient", -0.01, "center_rewards_coefficient must be >= 0"),
         ("early_stopping_patience", 0, "early_stopping_patience must be >= 1 or None"),
+        ("trainable_layers", 0, "trainable_layers must be >= 1 or None, got 0"),
     ],
 )
 def test_bad_values_raise_naming_field_and_value(field, value, message):
     with pytest.raises(ValueError, match=message):
         RewardConfig(**{field: value})
+
+
+def test_freezing_the_trunk_and_training_its_top_layers_conflict():
+    with pytest.raises(ValueError, match="cannot be combined with trainable_layers"):
+        RewardConfig(freeze_trunk=True, trainable_layers=2)
 
 
 def test_every_field_has_help_text():

@@ -78,13 +78,53 @@ def test_frozen_trunk_trains_the_head_only():
     assert not any(c for n, c in changed.items() if not n.startswith("score."))
 
 
-@pytest.mark.parametrize("freeze_trunk", [False, True])
-def test_learns_a_held_out_preference(freeze_trunk):
+def test_trainable_layers_train_the_top_layers_final_norm_and_head_only():
+    args = RewardConfig(num_epochs=1, batch_size=len(PAIRS), trainable_layers=1)
+    trainer = RewardModelTrainer("tiny", args, PAIRS)  # tiny has 2 decoder layers
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = _changed(before, trainer.model)
+    trained = [n for n, c in changed.items() if c]
+    assert trained and all(
+        n.startswith(("model.layers.1.", "model.norm.", "score.")) for n in trained
+    )
+    assert {
+        n for n in changed if n.startswith(("model.layers.1.", "model.norm.", "score."))
+    } == set(trained)
+
+
+def test_trainable_layers_score_as_the_saved_whole_model(tmp_path):
+    args = RewardConfig(num_epochs=2, batch_size=16, trainable_layers=1, learning_rate=3e-3)
+    trainer = RewardModelTrainer("tiny", args, PAIRS[:36], PAIRS[36:])
+    trainer.train()
+    texts = [p.prompt + r for p in PAIRS[36:] for r in (p.chosen, p.rejected)]
+    with torch.no_grad():
+        cached = trainer._scorer(texts)  # top layers on cached lower-layer outputs
+    trainer.save_pretrained(tmp_path / "rm")
+    loaded = LearnedRewardModel.from_pretrained(tmp_path / "rm")
+    whole = loaded(
+        [p.prompt for p in PAIRS[36:] for _ in range(2)],
+        [r for p in PAIRS[36:] for r in (p.chosen, p.rejected)],
+    )
+    np.testing.assert_allclose(cached.numpy(), whole, atol=1e-5)
+
+
+def test_trainable_layers_beyond_the_model_raise():
+    with pytest.raises(ValueError, match="trainable_layers=3 but the model has 2"):
+        RewardModelTrainer("tiny", RewardConfig(trainable_layers=3), PAIRS)
+
+
+@pytest.mark.parametrize(
+    ("freeze_trunk", "trainable_layers", "epochs", "lr"),
+    [(False, None, 4, 1e-3), (False, 1, 6, 3e-3), (True, None, 60, 3e-2)],
+)
+def test_learns_a_held_out_preference(freeze_trunk, trainable_layers, epochs, lr):
     args = RewardConfig(
-        num_epochs=4 if not freeze_trunk else 60,
-        learning_rate=1e-3 if not freeze_trunk else 3e-2,
+        num_epochs=epochs,
+        learning_rate=lr,
         batch_size=16,
         freeze_trunk=freeze_trunk,
+        trainable_layers=trainable_layers,
     )
     trainer = RewardModelTrainer("tiny", args, PAIRS[:36], PAIRS[36:])
     start = trainer.evaluate()
