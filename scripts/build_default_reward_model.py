@@ -44,9 +44,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--source",
-        default="corpus",
+        nargs="+",
+        default=["smollm2-135m", "corpus"],
         choices=("corpus", "smollm2-135m"),
-        help="real-text completions: review-corpus sentences or SmolLM2 samples",
+        help="real-text completions: SmolLM2 samples and/or review-corpus sentences (each "
+        "prompt's pool holds the completions of every source given)",
     )
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args()
@@ -57,9 +59,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     task, gold = get_task("sentiment"), VaderSentiment()
     every = task.prompts("all")
-    by_prompt = dict(
-        zip(every, sentiment_groups(every, seed=args.seed, source=args.source), strict=True)
-    )
+    pools = [sentiment_groups(every, seed=args.seed, source=source) for source in args.source]
+    by_prompt = {  # per prompt, every source's completions, each text once
+        prompt: list(dict.fromkeys(text for pool in pools for text in pool[i]))
+        for i, prompt in enumerate(every)
+    }
     data = {}
     for split, per_prompt, seed in (("train", args.pairs_per_prompt, 0), ("test", 60, 1)):
         prompts = task.prompts(split)

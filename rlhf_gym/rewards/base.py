@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +22,7 @@ BUILTIN_PREDICTORS: dict[str, str] = {
     "ensemble": "rlhf_gym.rewards.ensemble:EnsemblePredictor",
     "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
 }
+LEARNED_FROM_PRETRAINED = "rlhf_gym.rewards.learned:LearnedRewardModel.from_pretrained"
 
 
 @runtime_checkable
@@ -60,8 +63,11 @@ def check_scores(scores: Any, expected: int, source: object = "reward predictor"
 
 
 def _load_object(target: str) -> Any:
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    module_name, _, attributes = target.partition(":")
+    found = importlib.import_module(module_name)
+    for attribute in attributes.split("."):
+        found = getattr(found, attribute)
+    return found
 
 
 def available_predictors() -> list[str]:
@@ -75,15 +81,20 @@ def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
 
     A name is looked up among the built-ins, then in the ``rlhf_gym.reward_predictors``
     entry-point group; the object found there is called with ``kwargs`` to build the predictor.
+    A directory holding a saved reward model (``config.json``, e.g. from
+    ``RewardModelTrainer.save_pretrained``) loads as a ``LearnedRewardModel`` with ``kwargs``.
     """
     if isinstance(spec, str):
         if spec in BUILTIN_PREDICTORS:
             factory = _load_object(BUILTIN_PREDICTORS[spec])
+        elif (Path(spec) / "config.json").is_file():
+            factory = partial(_load_object(LEARNED_FROM_PRETRAINED), spec)
         else:
             found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
             if not found:
                 raise ValueError(
-                    f"unknown reward predictor {spec!r}; available: {available_predictors()}"
+                    f"unknown reward predictor {spec!r}: neither a saved reward model directory "
+                    f"nor one of {available_predictors()}"
                 )
             factory = found[0].load()
         return factory(**kwargs)

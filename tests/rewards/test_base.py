@@ -76,7 +76,7 @@ def test_entry_point_plugin_is_found_and_built_with_kwargs(plugin):
 
 def test_unknown_name_lists_what_is_available(plugin):
     with pytest.raises(
-        ValueError, match=r"unknown reward predictor 'oracle'; available: .*'charcount'"
+        ValueError, match=r"unknown reward predictor 'oracle': .* of \[.*'charcount'"
     ):
         make_reward_predictor("oracle")
 

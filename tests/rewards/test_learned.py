@@ -83,3 +83,13 @@ def test_shipped_sentiment_model_loads_fast_and_prefers_positive_text():
         ],
     )
     assert scores[0] > scores[1]
+
+
+def test_a_saved_reward_model_directory_is_a_reward_predictor_spec(reward_model, tmp_path):
+    reward_model.save_pretrained(tmp_path / "rm")
+    loaded = make_reward_predictor(str(tmp_path / "rm"), batch_size=2)
+    assert isinstance(loaded, LearnedRewardModel) and loaded.batch_size == 2
+    prompts, completions = ["a", "b", "c"], [" good", " bad", ""]
+    np.testing.assert_allclose(
+        loaded(prompts, completions), reward_model(prompts, completions), rtol=1e-5
+    )
