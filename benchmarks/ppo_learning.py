@@ -30,6 +30,7 @@ from rlhf_gym.models import load_model_and_tokenizer
 from rlhf_gym.tasks import get_task
 
 RESULTS = Path(__file__).parent / "results"
+GOLD_GAIN_TARGET, KL_LIMIT = 0.3, 6.0  # the learning target of the TokenPPO issue
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reward", default="sentiment-rm", help="training reward predictor")
     parser.add_argument("--eval-every", type=int, default=5, help="iterations between evals")
     parser.add_argument("--eval-prompts", type=int, default=64, help="held-out prompts per eval")
+    parser.add_argument(
+        "--eval-samples", type=int, default=1, help="samples per held-out prompt (less noise)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="JSON path (default results/...)")
@@ -85,7 +89,7 @@ def held_out(trainer: TokenPPO, prompts: list[str], reward: str) -> dict[str, fl
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     trainer = make_trainer(args)
-    prompts = get_task("sentiment").prompts("test")[: args.eval_prompts]
+    prompts = get_task("sentiment").prompts("test")[: args.eval_prompts] * args.eval_samples
     start = {"iteration": 0, "episodes": 0, "train_seconds": 0.0}
     curve = [{**start, **held_out(trainer, prompts, args.reward)}]
     print(json.dumps(curve[-1]), flush=True)
@@ -111,10 +115,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"curve": curve, "summary": summary(curve)}
 
 
-def summary(curve: list[dict[str, Any]]) -> dict[str, float]:
+def summary(curve: list[dict[str, Any]]) -> dict[str, Any]:
+    """Before / after figures, and the first evaluation that meets the issue's learning target
+    (held-out gold up by GOLD_GAIN_TARGET with KL under KL_LIMIT), or None."""
     evaluated = [p for p in curve if "gold_heldout" in p]
     first, last = evaluated[0], evaluated[-1]
+    target = next(
+        (
+            {key: p[key] for key in ("iteration", "train_seconds", "gold_heldout", "kl_heldout")}
+            for p in evaluated
+            if p["gold_heldout"] - first["gold_heldout"] >= GOLD_GAIN_TARGET
+            and p["kl_heldout"] < KL_LIMIT
+        ),
+        None,
+    )
     return {
+        "target_reached": target,
         "gold_before": first["gold_heldout"],
         "gold_after": last["gold_heldout"],
         "gold_gain": last["gold_heldout"] - first["gold_heldout"],
@@ -146,6 +162,9 @@ def main() -> None:
         f"| {args.model} | {args.reward} | {s['train_seconds']:.0f} s | {s['iterations']} | "
         f"{s['gold_before']:+.3f} | {s['gold_after']:+.3f} | {s['proxy_before']:+.3f} | "
         f"{s['proxy_after']:+.3f} | {s['kl_after']:.2f} |"
+    )
+    print(
+        f"first evaluation with gold +{GOLD_GAIN_TARGET} and KL < {KL_LIMIT}: {s['target_reached']}"
     )
 
 

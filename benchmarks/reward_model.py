@@ -143,6 +143,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backbones", nargs="*", default=list(BACKBONES))
     parser.add_argument("--heldout-pairs", type=int, default=3000)
+    parser.add_argument(
+        "--pairs", type=int, nargs="+", default=[250, 1000, 4000], help="training-set sizes"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--source",
@@ -155,7 +158,7 @@ def parse_args() -> argparse.Namespace:
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int, float]]:
     """(backbone key, training pairs, temperature) settings to run."""
-    sizes = [250, 1000] if args.quick else [250, 1000, 4000]
+    sizes = args.pairs[:2] if args.quick else args.pairs
     noises = [0.3] if args.quick else [0.05, 0.3, 1.0]
     runs = []
     for key in args.backbones:
