@@ -11,7 +11,8 @@ gold labeler itself.
     python benchmarks/ppo_learning.py --model tiny --minutes 3
     python benchmarks/ppo_learning.py --model smollm2-135m --minutes 15 --freeze-layers 24
 
-Writes benchmarks/results/ppo_learning_<model>.json and prints a Markdown table.
+Writes benchmarks/results/ppo_learning_<model>.json, a plot of held-out gold and proxy against
+sqrt(KL) next to it (.png), and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -143,6 +144,18 @@ def summary(curve: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def plot(curve: list[dict[str, Any]], path: Path) -> None:
+    """Held-out gold and proxy against sqrt(KL), as the pipeline's over-optimisation plot."""
+    from rlhf_gym.pipeline.report import plot_overoptimisation
+
+    points = [
+        {"kl": p["kl_heldout"], "gold": p["gold_heldout"], "proxy": p["proxy_heldout"]}
+        for p in curve
+        if "gold_heldout" in p
+    ]
+    plot_overoptimisation({"held-out prompts": points}, path, window=1)
+
+
 def main() -> None:
     args = parse_args()
     result = run(args)
@@ -152,6 +165,7 @@ def main() -> None:
     out = Path(args.output) if args.output else RESULTS / f"ppo_learning_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
+    plot(result["curve"], out.with_suffix(".png"))
     s = result["summary"]
     print(
         "| model | reward | train time | iterations | held-out gold before | after "
