@@ -53,7 +53,7 @@ BACKBONES = {
         "SmolLM2-135M, frozen trunk + head", "smollm2-135m", True, 1e-2, 300, texts_per_prompt=12
     ),
     "smollm2-top4": Backbone(
-        "SmolLM2-135M, top 4 layers + head", "smollm2-135m", False, 1e-4, 3, trainable_layers=4
+        "SmolLM2-135M, top 4 layers + head", "smollm2-135m", False, 1e-3, 3, trainable_layers=4
     ),
 }
 
@@ -146,6 +146,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--pairs", type=int, nargs="+", default=[250, 1000, 4000], help="training-set sizes"
     )
+    parser.add_argument(
+        "--noise-pairs", type=int, default=1000, help="training pairs of the label-noise rows"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--source",
@@ -165,7 +168,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, int, float]]:
         for n in sizes:
             runs.append((key, n, 0.1))
     if "tiny-full" in args.backbones:
-        runs += [("tiny-full", 1000, t) for t in noises]
+        runs += [("tiny-full", args.noise_pairs, t) for t in noises]
     return runs
 
 
