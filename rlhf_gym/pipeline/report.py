@@ -92,7 +92,11 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 def _reward_model_line(reward_model: Mapping[str, Any]) -> str:
     optimum = reward_model.get("bayes_optimal")
     limit = f" (Bayes-optimal for the simulated labels: {optimum:.3f})" if optimum else ""
-    return f"Reward model: held-out pairwise accuracy {reward_model['accuracy']:.3f}{limit}."
+    return (
+        f"Reward model: held-out pairwise accuracy {reward_model['accuracy']:.3f}{limit}; "
+        f"Spearman correlation with gold on the held-out samples above: "
+        f"{reward_model['spearman_heldout']:.3f}."
+    )
 
 
 def write_report(

@@ -245,6 +245,7 @@ class Pipeline:
 
     def _report(self, out: Path) -> dict[str, Any]:
         from rlhf_gym.pipeline.report import plot_calibration, plot_overoptimisation, write_report
+        from rlhf_gym.preferences.synthetic import spearman
 
         curves = {
             name: self._load(
@@ -266,6 +267,8 @@ class Pipeline:
             "reward_model": {
                 "accuracy": self.runner.summary("reward")["accuracy"],
                 "bayes_optimal": self.runner.summary("preferences").get("bayes_optimal_accuracy"),
+                # rank agreement with gold on every evaluated held-out sample
+                "spearman_heldout": spearman(calibration["proxy"], calibration["gold"]),
             },
             "agents": {name: self.runner.summary(agent_stage(name)) for name in self.config.agents},
             "curves": curves,

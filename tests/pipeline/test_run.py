@@ -10,6 +10,7 @@ from rlhf_gym.cli import main
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.run import STAGES, Pipeline
 from rlhf_gym.pipeline.stages import StageError
+from rlhf_gym.preferences.synthetic import spearman
 
 FAST = {
     "model": "tiny",
@@ -53,12 +54,18 @@ def test_report_has_metrics_plots_and_samples(finished_run):
     assert names[2].startswith("best-of-")
     assert metrics["policies"][names[0]]["kl"] == 0.0
     assert 0.0 <= metrics["reward_model"]["accuracy"] <= 1.0
+    details = json.loads((out / "evaluate" / "details.json").read_text())["calibration"]
+    assert metrics["reward_model"]["spearman_heldout"] == pytest.approx(
+        spearman(details["proxy"], details["gold"])
+    )
+    assert -1.0 <= metrics["reward_model"]["spearman_heldout"] <= 1.0
     assert len(metrics["curves"]["token-ppo"]) == FAST["iterations"]
     for png in ("overoptimisation.png", "calibration.png"):
         image = matplotlib.image.imread(out / "report" / png)
         assert image.ndim == 3 and image.shape[0] > 100
     text = report.read_text()
     assert "| before (reference) |" in text and "Sample completions" in text
+    assert "Spearman correlation with gold" in text
 
 
 def test_rerun_skips_finished_stages_and_force_redoes_dependents(finished_run, tmp_path):
