@@ -10,7 +10,7 @@ the linear head on them. Either way the result is a plain HF checkpoint.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,20 @@ class _TextScorer:
         return sequence_scores(self.model, ids, mask)  # (N,)
 
 
+def _unique_chunks(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], args: RewardConfig
+) -> tuple[dict[str, int], Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]]:
+    """Each distinct text once, shortest first (little padding): the row index of every text,
+    and the encoded chunks ``(texts, input_ids, attention_mask)`` in that order."""
+    unique = sorted(set(texts), key=len)
+    size = args.eval_batch_size
+    chunks = (unique[start : start + size] for start in range(0, len(unique), size))
+    encoded = (
+        (chunk, *encode_texts(tokenizer, chunk, args.max_length, args.device)) for chunk in chunks
+    )
+    return {text: i for i, text in enumerate(unique)}, encoded
+
+
 class _FeatureScorer:
     """Scores texts with the head only, on pooled trunk features computed once (trunk frozen)."""
 
@@ -129,22 +143,10 @@ class _FeatureScorer:
         model.base_model.requires_grad_(False)
         self.head = reward_head(model)
         self.head.requires_grad_(True)
-        unique = sorted(set(texts), key=len)
-        self.index = {text: i for i, text in enumerate(unique)}
+        self.index, chunks = _unique_chunks(tokenizer, texts, args)
         with torch.no_grad():
-            chunks = [
-                pooled_features(
-                    model,
-                    *encode_texts(
-                        tokenizer,
-                        unique[s : s + args.eval_batch_size],
-                        args.max_length,
-                        args.device,
-                    ),
-                )
-                for s in range(0, len(unique), args.eval_batch_size)
-            ]
-        self.features = torch.cat(chunks).float()  # (U, H)
+            features = [pooled_features(model, ids, mask) for _, ids, mask in chunks]
+        self.features = torch.cat(features).float()  # (U, H)
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self.head.parameters())
@@ -178,20 +180,17 @@ class _TopLayersScorer:
         model.get_input_embeddings().requires_grad_(False)
         layers[: self.cut].requires_grad_(False)
         reward_head(model).requires_grad_(True)
-        unique = sorted(set(texts), key=len)
-        self.index = {text: i for i, text in enumerate(unique)}
+        self.index, chunks = _unique_chunks(tokenizer, texts, args)
         self.cached: list[torch.Tensor] = []  # per text: (T_i, H), the input of layer ``cut``
         with torch.no_grad():
-            for start in range(0, len(unique), args.eval_batch_size):
-                chunk = unique[start : start + args.eval_batch_size]
-                ids, mask = encode_texts(tokenizer, chunk, args.max_length, args.device)
+            for number, (chunk, ids, mask) in enumerate(chunks):
                 out = model.base_model(
                     input_ids=ids, attention_mask=mask, output_hidden_states=True
                 )
                 lower = out.hidden_states[self.cut]  # (B, T, H)
                 lengths = mask.sum(-1).tolist()
                 self.cached += [row[:n] for row, n in zip(lower, lengths, strict=True)]
-                if start == 0:
+                if number == 0:
                     self._check_against_full_model(chunk, ids, mask)
 
     def parameters(self) -> list[nn.Parameter]:
