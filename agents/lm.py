@@ -29,9 +29,9 @@ def token_logprobs(
     return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
 
 
-def freeze_lower_layers(model: PreTrainedModel, num_layers: int, embeddings: bool = True) -> None:
-    """Stop gradients in the lowest ``num_layers`` decoder layers and, if ``embeddings`` and
-    ``num_layers`` > 0, the input embeddings.
+def freeze_lower_layers(model: PreTrainedModel, num_layers: int, embeddings: bool) -> None:
+    """Stop gradients in the lowest ``num_layers`` decoder layers and, if ``embeddings``, in the
+    input embeddings.
 
     With tied input/output embeddings (SmolLM2, the presets) that freezes the LM head too.
     """
@@ -40,8 +40,6 @@ def freeze_lower_layers(model: PreTrainedModel, num_layers: int, embeddings: boo
         raise ValueError(
             f"freeze_layers={num_layers} is outside 0..{len(layers)} (the model's layer count)"
         )
-    if num_layers == 0:
-        return
     for layer in layers[:num_layers]:
         layer.requires_grad_(False)
     if embeddings:

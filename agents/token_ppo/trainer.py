@@ -93,7 +93,9 @@ class TokenPPO:
         self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
         policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-        freeze_lower_layers(policy, self.config.freeze_layers)
+        freezing = self.config.freeze_layers
+        # the embeddings feed the frozen layers: frozen with them (and the tied LM head too)
+        freeze_lower_layers(policy, freezing, embeddings=freezing > 0)
         self.actor = ActorCritic(policy, self.config.value_model)
         self.sampler = Sampler(
             self.config.temperature,
