@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+EARLY_STOPPING_METRICS = ("loss", "accuracy")
+
 
 @dataclass
 class RewardConfig:
@@ -63,6 +65,14 @@ class RewardConfig:
             "restore the best weights; None: train all epochs. Needs an eval dataset."
         },
     )
+    early_stopping_metric: str = field(
+        default="loss",
+        metadata={
+            "help": "What picks the best epoch: 'loss' (lowest held-out loss) or 'accuracy' "
+            "(highest held-out pairwise accuracy). With noisy labels the held-out loss rises "
+            "as scores grow confident while the ranking still improves: use 'accuracy' there."
+        },
+    )
     eval_batch_size: int = field(default=128, metadata={"help": "Texts per scoring pass."})
     seed: int = field(default=0, metadata={"help": "Seed of shuffling and head initialisation."})
     device: str = field(default="cpu", metadata={"help": "Torch device to train on."})
@@ -98,6 +108,11 @@ class RewardConfig:
                     "freeze_trunk=True trains the head alone; it cannot be combined with "
                     "trainable_layers (use one or the other)"
                 )
+        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise ValueError(
+                f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}, "
+                f"got {self.early_stopping_metric!r}"
+            )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError(
                 f"early_stopping_patience must be >= 1 or None, got {self.early_stopping_patience}"

@@ -305,7 +305,11 @@ class RewardModelTrainer:
         total = args.num_epochs * math.ceil(n / args.batch_size)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
         rng = np.random.default_rng(args.seed)
-        best_loss, best_state, stale = math.inf, None, 0
+        # the best epoch maximises ``sign * metric``: lower loss or higher accuracy
+        key, sign = (
+            ("eval_loss", -1.0) if args.early_stopping_metric == "loss" else ("eval_accuracy", 1.0)
+        )
+        best, best_state, stale = -math.inf, None, 0
         epochs = tqdm(
             range(args.num_epochs), desc="reward model", unit="epoch", disable=not args.progress_bar
         )
@@ -327,8 +331,8 @@ class RewardModelTrainer:
             epochs.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
             if not args.early_stopping_patience:
                 continue
-            if record["eval_loss"] < best_loss:
-                best_loss, best_state, stale = record["eval_loss"], self._snapshot(params), 0
+            if sign * record[key] > best:
+                best, best_state, stale = sign * record[key], self._snapshot(params), 0
             else:
                 stale += 1
                 if stale >= args.early_stopping_patience:

@@ -15,6 +15,7 @@ from rlhf_gym.training import RewardConfig
         ("center_rewards_coefficient", -0.01, "center_rewards_coefficient must be >= 0"),
         ("early_stopping_patience", 0, "early_stopping_patience must be >= 1 or None"),
         ("trainable_layers", 0, "trainable_layers must be >= 1 or None, got 0"),
+        ("early_stopping_metric", "f1", "early_stopping_metric must be one of"),
     ],
 )
 def test_bad_values_raise_naming_field_and_value(field, value, message):

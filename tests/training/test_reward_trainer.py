@@ -170,6 +170,19 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
     assert trainer.evaluate()["eval_loss"] == pytest.approx(best, rel=1e-5)
 
 
+def test_early_stopping_on_accuracy_restores_the_most_accurate_epoch():
+    args = RewardConfig(
+        num_epochs=6, learning_rate=1e-3, batch_size=8, early_stopping_patience=6,
+        early_stopping_metric="accuracy",
+    )  # fmt: skip
+    trainer = RewardModelTrainer("tiny", args, PAIRS[:36], PAIRS[36:])
+    history = trainer.train()
+    best = max(record["eval_accuracy"] for record in history)
+    assert trainer.evaluate()["eval_accuracy"] == pytest.approx(best)
+    first_best = next(r for r in history if r["eval_accuracy"] == best)
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(first_best["eval_loss"], rel=1e-5)
+
+
 def test_margin_is_used_when_asked():
     with_margin = [PreferencePair(p.prompt, p.chosen, p.rejected, margin=3.0) for p in PAIRS[:4]]
     plain = RewardModelTrainer("tiny", RewardConfig(), with_margin)
