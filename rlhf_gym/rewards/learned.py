@@ -78,8 +78,11 @@ def sequence_scores(
     model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
     """Raw reward-model score of each row, (B, T) -> (B,), float32."""
-    features = pooled_features(model, input_ids, attention_mask)
-    head = reward_head(model)
+    return head_scores(reward_head(model), pooled_features(model, input_ids, attention_mask))
+
+
+def head_scores(head: nn.Linear, features: torch.Tensor) -> torch.Tensor:
+    """The scalar head on pooled features: (B, H) -> (B,), float32."""
     return head(features.to(head.weight.dtype)).squeeze(-1).float()
 
 

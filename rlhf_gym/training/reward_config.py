@@ -61,8 +61,9 @@ class RewardConfig:
     early_stopping_patience: int | None = field(
         default=None,
         metadata={
-            "help": "Stop after this many epochs without a lower held-out loss and "
-            "restore the best weights; None: train all epochs. Needs an eval dataset."
+            "help": "Stop after this many epochs without a better held-out "
+            "early_stopping_metric and restore the best epoch's weights; None: train all "
+            "epochs. Needs an eval dataset."
         },
     )
     early_stopping_metric: str = field(

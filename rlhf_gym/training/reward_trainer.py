@@ -33,6 +33,7 @@ from rlhf_gym.preferences import PreferencePair, load_preferences
 from rlhf_gym.rewards.learned import (
     LearnedRewardModel,
     encode_texts,
+    head_scores,
     pooled_features,
     reward_head,
     sequence_scores,
@@ -153,7 +154,7 @@ class _FeatureScorer:
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         rows = self.features[[self.index[text] for text in texts]]  # (N, H)
-        return self.head(rows.to(self.head.weight.dtype)).squeeze(-1).float()
+        return head_scores(self.head, rows)
 
 
 class _TopLayersScorer:
@@ -209,8 +210,7 @@ class _TopLayersScorer:
         finally:
             setattr(trunk, self.layers_name, full_stack)
         last = top[torch.arange(len(rows), device=top.device), lengths - 1]  # (N, H)
-        head = reward_head(self.model)
-        return head(last.to(head.weight.dtype)).squeeze(-1).float()
+        return head_scores(reward_head(self.model), last)
 
     def _check_against_full_model(
         self, texts: Sequence[str], ids: torch.Tensor, mask: torch.Tensor
