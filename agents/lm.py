@@ -1,12 +1,8 @@
-"""Language-model helpers shared by the agents: positions under left padding, token log-probs,
-freezing the lower layers."""
+"""Language-model helpers shared by the agents: positions under left padding, token log-probs."""
 
 from __future__ import annotations
 
 import torch
-from transformers import PreTrainedModel
-
-from rlhf_gym.models import decoder_layers
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -27,20 +23,3 @@ def token_logprobs(
     """
     logp = torch.log_softmax(logits.float() / temperature, dim=-1)
     return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
-
-
-def freeze_lower_layers(model: PreTrainedModel, num_layers: int, embeddings: bool) -> None:
-    """Stop gradients in the lowest ``num_layers`` decoder layers and, if ``embeddings``, in the
-    input embeddings.
-
-    With tied input/output embeddings (SmolLM2, the presets) that freezes the LM head too.
-    """
-    layers = decoder_layers(model)
-    if not 0 <= num_layers <= len(layers):
-        raise ValueError(
-            f"freeze_layers={num_layers} is outside 0..{len(layers)} (the model's layer count)"
-        )
-    for layer in layers[:num_layers]:
-        layer.requires_grad_(False)
-    if embeddings:
-        model.get_input_embeddings().requires_grad_(False)

@@ -2,7 +2,10 @@
 
 KL and perplexity are computed on the exact sampled tokens (not on re-tokenised text, which for
 a byte-level tokenizer can differ from what was sampled): KL is the mean over samples of
-``log pi(y|x) - log pi_ref(y|x)``, an unbiased estimate of the sequence-level KL.
+``log pi(y|x) - log pi_ref(y|x)``, an unbiased estimate of the sequence-level KL. Sampling at a
+temperature T evaluates the policy an agent trained at T: both log-probs are then of the
+distributions tempered by T (as in the agent's KL penalty), while perplexity stays that of the
+untempered reference.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from rlhf_gym.models import pad_token_id
 from rlhf_gym.preferences.collection import Sample, sample, sample_completions
 from rlhf_gym.rewards import RewardPredictor, check_scores
+from rlhf_gym.seeding import derived_seed
 from rlhf_gym.training.sequences import completion_token_logprobs, pack_pairs
 
 
@@ -61,14 +65,20 @@ def n_matching_kl(kl: float, max_n: int = 64) -> int:
 
 @torch.no_grad()
 def sample_logprobs(
-    model: PreTrainedModel, samples: Sequence[Sample], pad_id: int, batch_size: int = 32
+    model: PreTrainedModel,
+    samples: Sequence[Sample],
+    pad_id: int,
+    batch_size: int = 32,
+    temperature: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Summed log-prob of each sample's completion tokens under ``model``, and their count."""
+    """Summed log-prob of each sample's completion tokens under ``model`` (tempered by
+    ``temperature``), and their count."""
     sums, counts = [], []
     for start in range(0, len(samples), batch_size):
         rows = [(s.prompt_ids, s.completion_ids) for s in samples[start : start + batch_size]]
         batch = pack_pairs(rows, pad_id)
-        sums.append(completion_token_logprobs(model, batch.to(model.device)).sum(-1).cpu())
+        logprobs = completion_token_logprobs(model, batch.to(model.device), temperature)
+        sums.append(logprobs.sum(-1).cpu())
         counts.append(batch.completion_mask.sum(-1))
     return torch.cat(sums).double().numpy(), torch.cat(counts).double().numpy()
 
@@ -78,17 +88,18 @@ def evaluate_completions(
     completions: Sequence[str],
     gold: RewardPredictor,
     proxy: RewardPredictor,
-    policy_logprobs: np.ndarray,
+    log_ratios: np.ndarray,
     reference_logprobs: np.ndarray,
     token_counts: np.ndarray,
 ) -> PolicyEvaluation:
-    """Aggregate the metrics of one set of sampled completions."""
+    """Aggregate the metrics of one set of sampled completions: ``log_ratios`` is each sample's
+    ``log pi(y|x) - log pi_ref(y|x)``, ``reference_logprobs`` its untempered reference log-prob."""
     gold_scores = check_scores(gold(list(prompts), list(completions)), len(prompts), gold)
     proxy_scores = check_scores(proxy(list(prompts), list(completions)), len(prompts), proxy)
     return PolicyEvaluation(
         gold=float(gold_scores.mean()),
         proxy=float(proxy_scores.mean()),
-        kl=float(np.mean(policy_logprobs - reference_logprobs)),
+        kl=float(np.mean(log_ratios)),
         length=float(token_counts.mean()),
         distinct_1=distinct_n(completions, 1),
         distinct_2=distinct_n(completions, 2),
@@ -108,21 +119,27 @@ def evaluate_policy(
     samples_per_prompt: int = 2,
     max_new_tokens: int = 24,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> tuple[PolicyEvaluation, list[tuple[str, str]]]:
-    """Sample from ``policy`` on ``prompts`` and measure; also return the samples."""
+    """Sample from ``policy`` at ``temperature`` on ``prompts`` and measure; also return the
+    samples."""
     groups = sample(
-        policy, tokenizer, prompts, samples_per_prompt, max_new_tokens=max_new_tokens, seed=seed
-    )
+        policy, tokenizer, prompts, samples_per_prompt,
+        max_new_tokens=max_new_tokens, seed=seed, temperature=temperature,
+    )  # fmt: skip
     flat = [s for group in groups for s in group]
     pad_id = pad_token_id(tokenizer)
-    policy_logprobs, counts = sample_logprobs(policy, flat, pad_id)
+    policy_logprobs, counts = sample_logprobs(policy, flat, pad_id, temperature=temperature)
     reference_logprobs, _ = sample_logprobs(reference, flat, pad_id)
+    tempered_reference = reference_logprobs
+    if temperature != 1.0:
+        tempered_reference, _ = sample_logprobs(reference, flat, pad_id, temperature=temperature)
     result = evaluate_completions(
         [s.prompt for s in flat],
         [s.completion for s in flat],
         gold,
         proxy,
-        policy_logprobs,
+        policy_logprobs - tempered_reference,
         reference_logprobs,
         counts,
     )
@@ -139,6 +156,7 @@ def best_of_n(
     *,
     max_new_tokens: int = 24,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> list[dict[str, float]]:
     """Best-of-n baselines: per prompt, the reference sample the proxy scores highest.
 
@@ -149,8 +167,10 @@ def best_of_n(
         raise ValueError(f"every n must be >= 1, got {list(ns)}")
     largest = max(ns)
     groups = sample_completions(
-        reference, tokenizer, prompts, largest, max_new_tokens=max_new_tokens, seed=seed
-    )
+        reference, tokenizer, prompts, largest,
+        max_new_tokens=max_new_tokens, temperature=temperature,
+        seed=derived_seed(seed, "best-of-n"),  # not the same draws as evaluate_policy's
+    )  # fmt: skip
     flat_prompts = [p for p, group in zip(prompts, groups, strict=True) for _ in group]
     flat = [c for group in groups for c in group]
     proxy_scores = check_scores(proxy(flat_prompts, flat), len(flat), proxy)

@@ -22,12 +22,12 @@ import json
 import time
 
 import torch
+from scipy.stats import spearmanr
 
 from rlhf_gym.preferences.synthetic import (
     cached_completions,
     sentiment_groups,
     simulated_pairs,
-    spearman,
 )
 from rlhf_gym.rewards import VaderSentiment
 from rlhf_gym.rewards.learned import default_sentiment_model_path
@@ -100,7 +100,7 @@ def main() -> None:
         "heldout_pairs": len(data["test"][0]),
         "heldout_accuracy": trainer.evaluate()["eval_accuracy"],
         "bayes_optimal_accuracy": data["test"][1],
-        "spearman_heldout": spearman(rm_scores, gold(test_prompts, test_texts)),
+        "spearman_heldout": float(spearmanr(rm_scores, gold(test_prompts, test_texts)).statistic),
         "train_seconds": seconds,
         "epochs_run": len(history),
     }

@@ -23,6 +23,26 @@ def resolve_model(model: ModelSpec) -> PreTrainedModel:
     return copy.deepcopy(model)
 
 
+def set_attention(model: PreTrainedModel, attn_implementation: str | None) -> None:
+    """Switch ``model``'s attention kernel (``"eager"``, ``"sdpa"``...); ``None`` keeps its own.
+
+    Only call it on a model the policy owns (see :func:`resolve_model`): it changes the model in
+    place. Algorithms that differentiate twice (TRPO's Hessian-vector products) need a kernel with
+    a double backward; PyTorch's fused SDPA kernels have none, eager attention has one.
+    """
+    if attn_implementation is None:
+        return
+    before = model.config._attn_implementation
+    model.set_attn_implementation(attn_implementation)
+    # transformers only logs a warning when a model cannot switch; a silent no-op would surface
+    # much later as TRPO's double-backward error, so refuse here.
+    if before != attn_implementation and model.config._attn_implementation == before:
+        raise ValueError(
+            f"{type(model).__name__} cannot switch its attention from {before!r} to "
+            f"{attn_implementation!r}; load it with attn_implementation={attn_implementation!r}"
+        )
+
+
 def model_vocab_size(model: PreTrainedModel) -> int:
     """Rows of the output embedding: the size of the next-token logits."""
     return int(model.get_output_embeddings().weight.shape[0])

@@ -12,14 +12,15 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from transformers import PreTrainedModel
 
-from agents.lm import freeze_lower_layers
 from agents.sb3.lm_cache import CachedCausalLM, NextTokenOutput, full_forward
 from agents.sb3.models import (
     ModelSpec,
     check_observation_space,
     check_vocab,
     resolve_model,
+    set_attention,
 )
+from rlhf_gym.models import freeze_lower_layers
 
 Masks = np.ndarray | torch.Tensor | None
 
@@ -42,6 +43,7 @@ class LMActorCriticMixin:
         freeze_embeddings: bool = False,
         use_kv_cache: bool = True,
         allow_padded_vocab: bool = False,
+        attn_implementation: str | None = None,
         use_sde: bool = False,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
@@ -49,7 +51,8 @@ class LMActorCriticMixin:
         if use_sde:
             raise ValueError("use_sde=True is for continuous actions; a token policy is discrete")
         check_observation_space(observation_space)
-        lm = resolve_model(model)
+        lm = resolve_model(model)  # the policy's own copy, so its attention may be switched
+        set_attention(lm, attn_implementation)
         n_actions = check_vocab(lm, action_space, allow_padded_vocab)
         # net_arch=[] and ortho_init=False: SB3's own networks are not used, the LM replaces them.
         super().__init__(  # type: ignore[call-arg]
@@ -68,6 +71,7 @@ class LMActorCriticMixin:
             "freeze_embeddings": freeze_embeddings,
             "use_kv_cache": use_kv_cache,
             "allow_padded_vocab": allow_padded_vocab,
+            "attn_implementation": attn_implementation,
         }
         trainable = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -172,6 +176,10 @@ class CausalLMPolicy(LMActorCriticMixin, ActorCriticPolicy):
         use_kv_cache: extend a per-env-slot KV cache by one token per rollout step.
         allow_padded_vocab: accept a model whose logits have more rows than the action space
             (an embedding matrix padded past its tokenizer); the extra logits are dropped.
+        attn_implementation: switch the LM's attention kernel (``"eager"``, ``"sdpa"``...);
+            ``None`` keeps the model's own (SDPA for the presets). sb3-contrib's ``TRPO`` needs
+            ``"eager"``: its Hessian-vector products differentiate twice, and PyTorch's fused
+            SDPA kernels have no double backward.
 
     A model whose vocabulary does not match the action space raises ``ValueError``.
     """

@@ -24,7 +24,6 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from agents.kl import make_kl_controller
-from agents.lm import freeze_lower_layers
 from agents.token_ppo.config import TokenPPOConfig
 from agents.token_ppo.losses import (
     entropy_from_logprobs,
@@ -39,7 +38,9 @@ from agents.token_ppo.metrics_log import MetricLogger
 from agents.token_ppo.rollout import Rollout, Sampler, generate
 from agents.token_ppo.value import ActorCritic, response_hidden
 from rlhf_gym.envs import TextGenerationVectorEnv
+from rlhf_gym.models import freeze_lower_layers
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
+from rlhf_gym.seeding import derived_seed
 
 _MICRO_BATCH_STATS = (
     "policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg",
@@ -93,9 +94,7 @@ class TokenPPO:
         self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
         policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-        freezing = self.config.freeze_layers
-        # the embeddings feed the frozen layers: frozen with them (and the tied LM head too)
-        freeze_lower_layers(policy, freezing, embeddings=freezing > 0)
+        freeze_lower_layers(policy, self.config.freeze_layers)
         self.actor = ActorCritic(policy, self.config.value_model)
         self.sampler = Sampler(
             self.config.temperature,
@@ -169,7 +168,8 @@ class TokenPPO:
 
     def rollout(self) -> Rollout:
         """Reset the env (seeded on the first call) and generate one batch of episodes."""
-        observation, _ = self.env.reset(seed=None if self._env_seeded else self.config.seed)
+        seed = None if self._env_seeded else derived_seed(self.config.seed, "prompt-order")
+        observation, _ = self.env.reset(seed=seed)
         self._env_seeded = True
         return generate(self.actor, self.env, observation, self.sampler)
 
@@ -305,7 +305,7 @@ class TokenPPO:
         scores: dict[str, list[np.ndarray]] = defaultdict(list)
         kls = []
         saved = _rng_state()
-        torch.manual_seed(seed)
+        torch.manual_seed(derived_seed(seed, "evaluation-sampling"))
         try:
             for first in range(0, len(prompts), size):
                 chunk = list(prompts[first : first + size])
@@ -398,9 +398,11 @@ def _summarise(stats: dict[str, list[float]], accumulation: int) -> dict[str, fl
 
 
 def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    # each global generator on its own stream: torch's and numpy's legacy generators are both
+    # MT19937, and seeded with the same integer they would produce the same numbers
+    random.seed(derived_seed(seed, "python-global"))
+    np.random.seed(derived_seed(seed, "numpy-global"))
+    torch.manual_seed(derived_seed(seed, "torch-global"))
 
 
 def _rng_state() -> dict[str, Any]:

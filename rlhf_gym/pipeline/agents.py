@@ -2,19 +2,25 @@
 
 Every agent returns the same summary with a ``curve``: a list of points with ``kl`` (to the
 reference, nats), ``proxy`` (learned-RM score) and ``gold`` (the task's gold score), which the
-report plots as the over-optimisation picture.
+report plots as the over-optimisation picture, and ``trainable_parameters``: every agent trains
+the parameters :func:`rlhf_gym.models.freeze_lower_layers` leaves trainable under the run's
+``freeze_layers`` (plus, for the RL agents, a value head).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.models import trainable_parameter_count
+from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.rewards import make_reward_predictor
+from rlhf_gym.seeding import derived_seed
 
 if TYPE_CHECKING:
     from rlhf_gym.pipeline.run import Pipeline
@@ -28,8 +34,8 @@ def train_agent(
     out: Path,
 ) -> dict[str, Any]:
     """Train ``agent`` from ``policy``; the trained policy goes to ``out / "policy"``."""
-    if agent in ("sb3-ppo", "sb3-a2c"):
-        return _sb3(pipeline, agent == "sb3-a2c", policy, tokenizer, out)
+    if agent in SB3_ALGORITHMS:
+        return _sb3(pipeline, agent, policy, tokenizer, out)
     trainers = {"token-ppo": _token_ppo, "dpo": _dpo}
     return trainers[agent](pipeline, policy, tokenizer, out)
 
@@ -38,6 +44,12 @@ def default_learning_rate(policy: PreTrainedModel) -> float:
     """Small models from scratch take larger steps than a pretrained 100M+ model (whose lower
     layers are frozen by default, so the top layers can take 2e-4)."""
     return 1e-3 if policy.num_parameters() < 5_000_000 else 2e-4
+
+
+def dpo_learning_rate(pipeline: Pipeline, policy: PreTrainedModel) -> float:
+    """DPO's steps move the log-ratio of whole sequences directly and compound over every pair,
+    so a tenth of the RL step keeps its KL in the RL agents' range."""
+    return pipeline.config.dpo_learning_rate or default_learning_rate(policy) / 10
 
 
 def default_frozen_layers(pipeline: Pipeline, policy: PreTrainedModel) -> int:
@@ -59,9 +71,14 @@ def _token_ppo(
         learning_rate=c.learning_rate or default_learning_rate(policy),
         kl_coef=c.kl_coef,
         freeze_layers=default_frozen_layers(pipeline, policy),
-        seed=c.seed,
+        temperature=c.temperature,
+        missing_eos_penalty=c.missing_eos_penalty,
+        ppo_epochs=c.ppo_epochs,
+        num_minibatches=c.num_minibatches,
+        lam=c.lam,
+        vf_coef=c.vf_coef,
+        seed=derived_seed(c.seed, "agent"),
         output_dir=str(out / "token_ppo"),
-        missing_eos_penalty=None,
     )
     env_kwargs = {
         "task": pipeline.task.name,
@@ -82,7 +99,12 @@ def _token_ppo(
         }
         for i, m in enumerate(history)
     ]
-    return {"curve": curve, "iterations": len(history), "episodes_per_second": history[-1]["eps"]}
+    return {
+        "curve": curve,
+        "iterations": len(history),
+        "episodes_per_second": history[-1]["eps"],
+        "trainable_parameters": trainable_parameter_count(trainer.policy),
+    }
 
 
 def _dpo(
@@ -96,11 +118,12 @@ def _dpo(
     reference = copy.deepcopy(policy).requires_grad_(False)
     trained = copy.deepcopy(policy)
     config = DPOConfig(
-        beta=c.kl_coef if c.kl_coef > 0 else 0.1,
-        learning_rate=c.learning_rate or default_learning_rate(policy) / 2,
-        num_epochs=1,
+        beta=c.dpo_beta,
+        learning_rate=dpo_learning_rate(pipeline, policy),
+        num_epochs=1,  # one epoch per curve point
         batch_size=c.batch_size,
-        seed=c.seed,
+        freeze_layers=default_frozen_layers(pipeline, policy),
+        seed=derived_seed(c.seed, "agent"),
     )
     trainer = DPOTrainer(trained, reference, config, pipeline._pairs(), tokenizer)
     gold, proxy = make_reward_predictor(pipeline.task.gold_reward), pipeline._reward_model()
@@ -110,24 +133,29 @@ def _dpo(
         history += trainer.train()
         result, _ = evaluate_policy(
             trained, reference, tokenizer, prompts, gold, proxy,
-            samples_per_prompt=1, max_new_tokens=c.max_new_tokens, seed=c.seed + epoch,
+            samples_per_prompt=1, max_new_tokens=c.max_new_tokens,
+            seed=derived_seed(c.seed, f"dpo-curve-{epoch}"), temperature=c.temperature,
         )  # fmt: skip
         curve.append(
             {"iteration": epoch + 1, "kl": result.kl, "proxy": result.proxy, "gold": result.gold}
         )
     trained.save_pretrained(out / "policy")
     tokenizer.save_pretrained(out / "policy")
-    return {"curve": curve, "epochs": c.dpo_epochs, "final_loss": history[-1]["loss"]}
+    return {
+        "curve": curve,
+        "epochs": c.dpo_epochs,
+        "final_loss": history[-1]["loss"],
+        "trainable_parameters": trainable_parameter_count(trained),
+    }
 
 
 def _sb3(
     pipeline: Pipeline,
-    a2c: bool,
+    agent: str,
     policy: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     out: Path,
 ) -> dict[str, Any]:
-    from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     from agents.sb3 import CausalLMPolicy, KLPenaltyCallback
@@ -137,33 +165,71 @@ def _sb3(
         "tokenizer": tokenizer,
         "reward_predictor": pipeline._reward_model(),
         "max_new_tokens": c.max_new_tokens,
+        "missing_eos_penalty": c.missing_eos_penalty,
     }
-    env = make_vec_env(
-        pipeline.task.env_id, n_envs=c.batch_size, seed=c.seed, env_kwargs=env_kwargs
+    seed = derived_seed(c.seed, "agent")
+    env = make_vec_env(pipeline.task.env_id, n_envs=c.batch_size, seed=seed, env_kwargs=env_kwargs)
+    algorithm, settings = SB3_ALGORITHMS[agent](c)
+    policy_kwargs = {"model": policy, "freeze_layers": default_frozen_layers(pipeline, policy)}
+    model = algorithm(
+        CausalLMPolicy,
+        env,
+        policy_kwargs=policy_kwargs | settings.pop("policy_kwargs", {}),
+        learning_rate=c.learning_rate or default_learning_rate(policy),
+        n_steps=c.max_new_tokens,  # one rollout ~ one completion per env
+        gamma=1.0,
+        gae_lambda=c.lam,
+        seed=seed,
+        **settings,
     )
-    common = {
-        "policy_kwargs": {
-            "model": policy,
-            "freeze_layers": default_frozen_layers(pipeline, policy),
-        },
-        "learning_rate": c.learning_rate or default_learning_rate(policy),
-        "n_steps": c.max_new_tokens,  # one rollout ~ one completion per env
-        "gamma": 1.0,
-        "gae_lambda": 0.95,
-        "vf_coef": 0.1,
-        "seed": c.seed,
-    }
-    if a2c:
-        agent = A2C(CausalLMPolicy, env, normalize_advantage=True, use_rms_prop=False, **common)
-    else:
-        agent = PPO(CausalLMPolicy, env, batch_size=c.batch_size * 4, n_epochs=2, **common)
     callback = KLPenaltyCallback(c.kl_coef, gold_reward=pipeline.task.gold_reward)
-    agent.learn(c.iterations * c.batch_size * c.max_new_tokens, callback=callback)
-    agent.policy.lm.save_pretrained(out / "policy")
+    model.learn(c.iterations * c.batch_size * c.max_new_tokens, callback=callback)
+    model.policy.lm.save_pretrained(out / "policy")
     tokenizer.save_pretrained(out / "policy")
     curve = [
         {"iteration": i + 1, "kl": h["episode_kl"], "proxy": h["proxy"], "gold": h["gold"]}
         for i, h in enumerate(callback.history)
         if {"episode_kl", "proxy", "gold"} <= set(h)
     ]
-    return {"curve": curve, "iterations": len(callback.history)}
+    return {
+        "curve": curve,
+        "iterations": len(callback.history),
+        "trainable_parameters": trainable_parameter_count(model.policy.lm),
+    }
+
+
+def _sb3_ppo(c: RunConfig) -> tuple[type, dict[str, Any]]:
+    from stable_baselines3 import PPO
+
+    rollout = c.batch_size * c.max_new_tokens  # tokens per rollout
+    return PPO, {
+        "batch_size": max(1, rollout // c.num_minibatches),
+        "n_epochs": c.ppo_epochs,
+        "vf_coef": c.vf_coef,
+    }
+
+
+def _sb3_a2c(c: RunConfig) -> tuple[type, dict[str, Any]]:
+    from stable_baselines3 import A2C
+
+    return A2C, {"normalize_advantage": True, "use_rms_prop": False, "vf_coef": c.vf_coef}
+
+
+def _sb3_trpo(c: RunConfig) -> tuple[type, dict[str, Any]]:
+    from sb3_contrib import TRPO
+
+    # TRPO's Hessian-vector products need attention with a double backward (eager attention);
+    # its critic is fitted by separate steps, so there is no vf_coef
+    return TRPO, {
+        "target_kl": c.trpo_target_kl,
+        "batch_size": c.batch_size * c.max_new_tokens,
+        "policy_kwargs": {"attn_implementation": "eager"},
+    }
+
+
+SB3_ALGORITHMS: dict[str, Callable[[RunConfig], tuple[type, dict[str, Any]]]] = {
+    "sb3-ppo": _sb3_ppo,
+    "sb3-a2c": _sb3_a2c,
+    "sb3-trpo": _sb3_trpo,
+}
+"""Each SB3 agent's algorithm class and its settings from the run's config."""

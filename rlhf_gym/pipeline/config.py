@@ -1,4 +1,9 @@
-"""RunConfig: every setting of ``rlhf-gym run``, from flags or a JSON config file."""
+"""RunConfig: every setting of ``rlhf-gym run``, from flags or a JSON config file.
+
+Each field names the first stage whose output it changes (``metadata["stage"]``); a stage's
+fingerprint is every setting of its own and earlier stages, so editing any setting redoes exactly
+the stages it affects (:meth:`RunConfig.stage_settings`).
+"""
 
 from __future__ import annotations
 
@@ -10,97 +15,147 @@ from typing import Any
 from rlhf_gym.models import PRESETS
 from rlhf_gym.tasks import get_task
 
-AGENTS = ("token-ppo", "sb3-ppo", "sb3-a2c", "dpo")
+AGENTS = ("token-ppo", "sb3-ppo", "sb3-a2c", "sb3-trpo", "dpo")
+SB3_AGENTS = ("sb3-ppo", "sb3-a2c", "sb3-trpo")
+STAGE_ORDER = ("sft", "preferences", "reward", "agent", "evaluate")
+"""Stages in dependency order; a setting of one changes it and every later one."""
+
+
+def setting(default: Any, help: str, stage: str | None) -> Any:
+    """A RunConfig field: its default, help text (``--help``) and the first stage it changes
+    (``None``: no stage's output, e.g. where it is written)."""
+    return field(default=default, metadata={"help": help, "stage": stage})
 
 
 @dataclass
 class RunConfig:
-    """The whole RLHF loop: SFT, preferences, reward model, agent, evaluation, report."""
+    """The whole RLHF loop: SFT, preferences, reward model, agents, evaluation, report."""
 
-    task: str = field(default="sentiment", metadata={"help": "Task name (see rlhf_gym.tasks)."})
-    model: str = field(
-        default="smollm2-135m",
-        metadata={
-            "help": "Policy: a preset (tiny, small), smollm2-135m, an HF id or a local path."
-        },
+    # ---------------------------------------------------------------- where and what
+    task: str = setting("sentiment", "Task name (see rlhf_gym.tasks).", "sft")
+    model: str = setting(
+        "smollm2-135m",
+        "Policy: a preset (tiny, small), smollm2-135m, an HF id or a local path.",
+        "sft",
     )
-    agent: str = field(
-        default="token-ppo",
-        metadata={
-            "help": f"One of {', '.join(AGENTS)}, or several separated by commas "
-            "(e.g. token-ppo,dpo) to compare them in one report."
-        },
+    agent: str = setting(
+        "token-ppo",
+        f"One of {', '.join(AGENTS)}, or several separated by commas (e.g. token-ppo,dpo) to "
+        "compare them in one report.",
+        "evaluate",
     )
-    output_dir: str = field(default="runs/sentiment", metadata={"help": "Where stages write."})
-    seed: int = field(default=0, metadata={"help": "Seed of every stage."})
-    threads: int | None = field(
-        default=None,
-        metadata={"help": "Torch CPU threads; default: 1 for presets, else torch's default."},
+    output_dir: str = setting("runs/sentiment", "Where stages write.", None)
+    seed: int = setting(
+        0, "User seed; every random consumer draws from its own stream of it.", "sft"
     )
-    max_new_tokens: int = field(default=16, metadata={"help": "Completion length budget."})
-    sft: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Fine-tune on the task's demonstrations first; default: only for presets "
-            "(randomly initialised), not for pretrained models."
-        },
+    threads: int | None = setting(
+        None, "Torch CPU threads; default: 1 for presets, else torch's default.", None
     )
-    sft_epochs: int = field(default=4, metadata={"help": "SFT passes over the demonstrations."})
-    sft_learning_rate: float = field(default=2e-3, metadata={"help": "SFT learning rate."})
-    preference_prompts: int = field(
-        default=144, metadata={"help": "Train prompts sampled for preference collection."}
+    max_new_tokens: int = setting(16, "Completion length budget.", "sft")
+    # ---------------------------------------------------------------- SFT
+    sft: bool | None = setting(
+        None,
+        "Fine-tune on the task's demonstrations first; default: only for presets (randomly "
+        "initialised), not for pretrained models.",
+        "sft",
     )
-    completions_per_prompt: int = field(
-        default=6, metadata={"help": "K completions per prompt; all K(K-1)/2 pairs are labelled."}
+    sft_epochs: int = setting(4, "SFT passes over the demonstrations.", "sft")
+    sft_learning_rate: float = setting(2e-3, "SFT learning rate.", "sft")
+    # ---------------------------------------------------------------- preferences
+    preference_prompts: int = setting(
+        144, "Train prompts sampled for preference collection.", "preferences"
     )
-    label_temperature: float = field(
-        default=0.1,
-        metadata={"help": "Bradley–Terry temperature of the simulated labeler (its noise)."},
+    completions_per_prompt: int = setting(
+        6, "K completions per prompt; all K(K-1)/2 pairs are labelled.", "preferences"
     )
-    human_labels: str | None = field(
-        default=None,
-        metadata={
-            "help": "JSONL of prompt/chosen/rejected pairs to use instead of simulated labels."
-        },
+    label_temperature: float = setting(
+        0.1, "Bradley–Terry temperature of the simulated labeler (its noise).", "preferences"
     )
-    reward_backbone: str | None = field(
-        default=None,
-        metadata={
-            "help": "Trunk of the reward model: a preset, smollm2-135m, an HF id, a path, or "
-            "sentiment-rm (the shipped reward model's trunk, with a new head); default: the "
-            "policy's (after SFT, the fine-tuned one)."
-        },
+    human_labels: str | None = setting(
+        None,
+        "JSONL of prompt/chosen/rejected pairs to use instead of simulated labels.",
+        "preferences",
     )
-    reward_full_finetune: bool | None = field(
-        default=None,
-        metadata={
-            "help": "Fine-tune the whole reward model; default: only for preset trunks (a "
-            "pretrained trunk gets a head trained on its frozen features)."
-        },
+    # ---------------------------------------------------------------- reward model
+    reward_backbone: str | None = setting(
+        None,
+        "Trunk of the reward model: a preset, smollm2-135m, an HF id, a path, or sentiment-rm "
+        "(the shipped reward model's trunk, with a new head); default: the policy's (after "
+        "SFT, the fine-tuned one).",
+        "reward",
     )
-    reward_epochs: int = field(default=20, metadata={"help": "Reward-model epochs."})
-    iterations: int = field(
-        default=30, metadata={"help": "PPO / A2C iterations (one batch of episodes each)."}
+    reward_full_finetune: bool | None = setting(
+        None,
+        "Fine-tune the whole reward model; default: only for preset trunks (a pretrained trunk "
+        "gets a head trained on its frozen features).",
+        "reward",
     )
-    dpo_epochs: int = field(
-        default=3, metadata={"help": "DPO passes over the pairs (one curve point each)."}
+    reward_epochs: int = setting(20, "Reward-model epochs (at most: early stopping).", "reward")
+    reward_learning_rate: float | None = setting(
+        None,
+        "Reward-model learning rate; default: 3e-3 for a full fine-tune, 1e-2 for a lone head "
+        "(which takes larger steps).",
+        "reward",
     )
-    batch_size: int = field(default=16, metadata={"help": "Episodes per agent iteration."})
-    learning_rate: float | None = field(
-        default=None, metadata={"help": "Agent learning rate; default depends on model size."}
+    reward_batch_size: int = setting(32, "Pairs per reward-model step.", "reward")
+    reward_center_coefficient: float = setting(
+        0.01, "Weight of the penalty on the squared sum of the pair's scores.", "reward"
     )
-    kl_coef: float = field(default=0.05, metadata={"help": "KL coefficient beta (DPO: its beta)."})
-    freeze_layers: int | None = field(
-        default=None,
-        metadata={
-            "help": "Freeze the lower N layers of the policy; default: 2/3 of a pretrained one."
-        },
+    reward_early_stopping_patience: int = setting(
+        3, "Reward-model epochs without held-out improvement before stopping.", "reward"
     )
-    eval_samples_per_prompt: int = field(
-        default=2, metadata={"help": "Completions per held-out prompt in the evaluation."}
+    reward_heldout_fraction: float = setting(
+        0.1,
+        "Share of the preference prompts whose pairs are held out for the reward model's "
+        "accuracy (whole prompts: no held-out pair shares a prompt with a training pair).",
+        "reward",
     )
-    eval_prompts: int | None = field(
-        default=None, metadata={"help": "Held-out prompts to evaluate on; default: all."}
+    # ---------------------------------------------------------------- agents
+    iterations: int = setting(
+        30, "PPO / A2C / TRPO iterations (one batch of episodes each).", "agent"
+    )
+    batch_size: int = setting(16, "Episodes per agent iteration (DPO: pairs per step).", "agent")
+    learning_rate: float | None = setting(
+        None,
+        "RL agents' learning rate; default: 1e-3 for models under 5M parameters, else 2e-4.",
+        "agent",
+    )
+    kl_coef: float = setting(0.05, "KL coefficient beta of the RL agents.", "agent")
+    freeze_layers: int | None = setting(
+        None,
+        "Freeze the lower N decoder layers (and then the embeddings) of every agent's policy; "
+        "default: 0 for presets, all but the top 4 for a pretrained model.",
+        "agent",
+    )
+    temperature: float = setting(
+        1.0,
+        "Sampling temperature of the agents and of the evaluation (token-ppo only; the SB3 "
+        "agents sample at 1).",
+        "agent",
+    )
+    missing_eos_penalty: float = setting(
+        0.0, "Subtracted from the score of a completion that never wrote EOS.", "agent"
+    )
+    ppo_epochs: int = setting(4, "PPO passes over each batch (token-ppo, sb3-ppo).", "agent")
+    num_minibatches: int = setting(1, "PPO optimiser steps per pass (token-ppo, sb3-ppo).", "agent")
+    lam: float = setting(0.95, "GAE lambda of the RL agents.", "agent")
+    vf_coef: float = setting(0.1, "Value-loss coefficient of the RL agents.", "agent")
+    trpo_target_kl: float = setting(
+        0.01, "TRPO's trust region: the KL bound of each policy step.", "agent"
+    )
+    dpo_epochs: int = setting(1, "DPO passes over the pairs (one curve point each).", "agent")
+    dpo_beta: float = setting(
+        0.1, "DPO's beta: higher keeps the policy closer to the reference.", "agent"
+    )
+    dpo_learning_rate: float | None = setting(
+        None, "DPO learning rate; default: a tenth of the RL agents'.", "agent"
+    )
+    # ---------------------------------------------------------------- evaluation
+    eval_samples_per_prompt: int = setting(
+        2, "Completions per held-out prompt in the evaluation.", "evaluate"
+    )
+    eval_prompts: int | None = setting(
+        None, "Held-out prompts to evaluate on; default: all.", "evaluate"
     )
 
     def __post_init__(self) -> None:
@@ -108,23 +163,41 @@ class RunConfig:
         unknown = [name for name in self.agents if name not in AGENTS]
         if unknown or not self.agents:
             raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {AGENTS}")
+        self._check_ranges()
+        if self.temperature != 1.0 and set(self.agents) & set(SB3_AGENTS):
+            raise ValueError(
+                f"temperature={self.temperature} needs agents that sample at it; the SB3 agents "
+                "sample at 1 (use temperature 1 or only token-ppo / dpo)"
+            )
+        if self.human_labels is not None and not Path(self.human_labels).is_file():
+            raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
+
+    def _check_ranges(self) -> None:
         positive = [
             "max_new_tokens", "sft_epochs", "preference_prompts", "reward_epochs", "iterations",
-            "dpo_epochs",
-            "batch_size", "eval_samples_per_prompt", "sft_learning_rate", "label_temperature",
+            "dpo_epochs", "batch_size", "eval_samples_per_prompt", "sft_learning_rate",
+            "label_temperature", "reward_batch_size", "reward_early_stopping_patience",
+            "temperature", "ppo_epochs", "num_minibatches", "trpo_target_kl", "dpo_beta",
+            "reward_learning_rate", "learning_rate", "dpo_learning_rate",
         ]  # fmt: skip
         for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        for name in ("kl_coef", "reward_center_coefficient", "vf_coef", "missing_eos_penalty"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.completions_per_prompt < 2:
             raise ValueError(
                 "completions_per_prompt must be >= 2 to form pairs, "
                 f"got {self.completions_per_prompt}"
             )
-        if self.kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        if self.human_labels is not None and not Path(self.human_labels).is_file():
-            raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
+        if not 0.0 < self.reward_heldout_fraction < 1.0:
+            raise ValueError(
+                f"reward_heldout_fraction must be in (0, 1), got {self.reward_heldout_fraction}"
+            )
+        if not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1], got {self.lam}")
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -138,6 +211,15 @@ class RunConfig:
     @property
     def use_sft(self) -> bool:
         return self.is_preset if self.sft is None else self.sft
+
+    def stage_settings(self, stage: str) -> dict[str, Any]:
+        """Every setting that changes ``stage``'s output: its own and its upstream stages'."""
+        if stage not in STAGE_ORDER:
+            raise ValueError(f"unknown stage kind {stage!r}; expected one of {STAGE_ORDER}")
+        upstream = STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.metadata["stage"] in upstream
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

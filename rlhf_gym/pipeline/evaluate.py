@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rlhf_gym.evaluation import best_of_n, evaluate_policy, n_matching_kl
 from rlhf_gym.models import load_model
 from rlhf_gym.rewards import make_reward_predictor
+from rlhf_gym.seeding import derived_seed
 
 if TYPE_CHECKING:
     from rlhf_gym.pipeline.run import Pipeline
@@ -23,10 +24,12 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
     reference, tokenizer = pipeline._starting_policy()
     gold, proxy = make_reward_predictor(pipeline.task.gold_reward), pipeline._reward_model()
     prompts = pipeline.eval_prompts()
+    # every policy samples at the temperature the agents trained at, from the same stream
     options = {
         "samples_per_prompt": c.eval_samples_per_prompt,
         "max_new_tokens": c.max_new_tokens,
-        "seed": c.seed,
+        "seed": derived_seed(c.seed, "evaluation"),
+        "temperature": c.temperature,
     }
     before, before_samples = evaluate_policy(
         reference, reference, tokenizer, prompts, gold, proxy, **options
@@ -43,8 +46,9 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
         all_samples += after_samples[name]
     ns = sorted({min(n_matching_kl(max(p["kl"], 0.0)), MAX_BEST_OF_N) for p in policies.values()})
     for baseline in best_of_n(
-        reference, tokenizer, prompts, gold, proxy, ns, max_new_tokens=c.max_new_tokens, seed=c.seed
-    ):
+        reference, tokenizer, prompts, gold, proxy, ns,
+        max_new_tokens=c.max_new_tokens, seed=options["seed"], temperature=c.temperature,
+    ):  # fmt: skip
         policies[f"best-of-{baseline['n']} (reference)"] = baseline
     return {
         "policies": policies,

@@ -19,6 +19,16 @@ def _pyplot():
     return plt
 
 
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation, or None where it is undefined (a constant input, e.g.
+    a gold score that ties on every sample)."""
+    from scipy.stats import spearmanr
+
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    return float(spearmanr(x, y).statistic)
+
+
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     """Mean of each point and up to ``window - 1`` before it (same length as ``values``)."""
     sums = np.cumsum(np.insert(np.asarray(values, dtype=float), 0, 0.0))
@@ -89,14 +99,59 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _reward_model_line(reward_model: Mapping[str, Any]) -> str:
-    optimum = reward_model.get("bayes_optimal")
-    limit = f" (Bayes-optimal for the simulated labels: {optimum:.3f})" if optimum else ""
-    return (
-        f"Reward model: held-out pairwise accuracy {reward_model['accuracy']:.3f}{limit}; "
-        f"Spearman correlation with gold on the held-out samples above: "
-        f"{reward_model['spearman_heldout']:.3f}."
+PERPLEXITY_WARNING_RATIO = 3.0
+"""A policy whose samples are this many times less likely under the reference than the
+reference's own (perplexity ratio) has lost the language it started from."""
+BOUND_WARNING_SE = 3.0
+"""Held-out accuracy this many standard errors above the Bayes bound cannot be noise: a bug."""
+
+
+def _reward_model_lines(reward_model: Mapping[str, Any]) -> list[str]:
+    accuracy, se = reward_model["accuracy"], reward_model["accuracy_standard_error"]
+    text = (
+        f"Reward model: pairwise accuracy {accuracy:.3f} ± {se:.3f} on "
+        f"{reward_model['heldout_pairs']} pairs of {reward_model['heldout_prompts']} held-out "
+        "prompts (no prompt shared with training)"
     )
+    bound = reward_model.get("bayes_bound")
+    if bound:
+        text += (
+            f"; Bayes-optimal for the simulated labels of the same pairs: "
+            f"{bound['accuracy']:.3f} ± {bound['standard_error']:.3f}, "
+            f"{bound['gold_tie_share']:.0%} of them gold ties"
+        )
+    spearman = reward_model["spearman_heldout"]
+    lines = [
+        text
+        + "; Spearman correlation with gold on the held-out samples above: "
+        + ("undefined (a constant score)" if spearman is None else f"{spearman:.3f}")
+        + "."
+    ]
+    if bound and accuracy > bound["accuracy"] + BOUND_WARNING_SE * se:
+        lines.append(
+            f"**Warning:** the accuracy is more than {BOUND_WARNING_SE:g} standard errors above "
+            "the Bayes-optimal one, which no predictor can beat: the labels leak something "
+            "other than the gold score (a bug to find before trusting any figure here)."
+        )
+    return lines
+
+
+def _perplexity_warnings(policies: Mapping[str, Mapping[str, float]]) -> list[str]:
+    reference = policies["before (reference)"]["perplexity"]
+    return [
+        f"**Warning:** {name} has perplexity {values['perplexity']:.1f} under the reference, "
+        f"over {PERPLEXITY_WARNING_RATIO:g}x the reference's own {reference:.1f}: its text "
+        "has drifted far from the language it started from."
+        for name, values in policies.items()
+        if values.get("perplexity", 0.0) > PERPLEXITY_WARNING_RATIO * reference
+    ]
+
+
+def _trainable_line(agents: Mapping[str, Mapping[str, Any]]) -> str:
+    counts = ", ".join(
+        f"{name} {summary['trainable_parameters']:,}" for name, summary in agents.items()
+    )
+    return f"Trainable policy parameters (value heads excluded): {counts}."
 
 
 def write_report(
@@ -116,7 +171,9 @@ def write_report(
         "Held-out prompts; gold = the task's gold labeler, proxy = the learned reward model, "
         "KL = KL to the reference policy in nats (best-of-n: analytic).",
         _table(rows, ["policy", *columns]),
-        _reward_model_line(metrics["reward_model"]),
+        *_perplexity_warnings(policies),
+        _trainable_line(metrics["agents"]),
+        *_reward_model_lines(metrics["reward_model"]),
         *(f"![{title}]({file})" for title, file in plots.items()),
         "## Sample completions, before and after",
         _table([list(s.values()) for s in samples], list(samples[0]) if samples else []),

@@ -7,6 +7,7 @@ directory, so a rerun skips finished stages and ``--force STAGE`` redoes one and
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -19,6 +20,8 @@ import torch
 from rlhf_gym.models import PRESETS, load_model, load_tokenizer
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner
+from rlhf_gym.rewards import make_reward_predictor
+from rlhf_gym.seeding import derived_seed, numpy_rng
 from rlhf_gym.tasks import Task, get_task
 
 STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
@@ -46,7 +49,7 @@ class Pipeline:
         """
         agent_names = [agent_stage(name) for name in self.config.agents]
         force = tuple(n for name in force for n in (agent_names if name == "agent" else [name]))
-        torch.manual_seed(self.config.seed)
+        torch.manual_seed(derived_seed(self.config.seed, "torch-global"))
         threads = self.config.threads or (1 if self.config.is_preset else None)
         if threads:
             torch.set_num_threads(threads)
@@ -55,37 +58,26 @@ class Pipeline:
 
     # ------------------------------------------------------------------ stage list
     def _stages(self) -> list[Stage]:
-        c = self.config
-        base = (c.task, c.model, c.seed, c.max_new_tokens)
-        sft = (*base, c.use_sft, c.sft_epochs, c.sft_learning_rate)
-        prefs = (
-            *sft,
-            c.preference_prompts,
-            c.completions_per_prompt,
-            c.label_temperature,
-            c.human_labels,
-        )
-        reward = (*prefs, c.reward_backbone, c.reward_full_finetune, c.reward_epochs)
-        training = (
-            c.iterations, c.dpo_epochs, c.batch_size, c.learning_rate, c.kl_coef, c.freeze_layers
-        )  # fmt: skip
+        def fingerprint(kind: str, **extra: Any) -> str:
+            return json.dumps({**self.config.stage_settings(kind), **extra}, sort_keys=True)
+
         agent_stages = [
             Stage(
                 agent_stage(name),
                 lambda out, name=name: self._agent(name, out),
                 ("reward",),
-                repr((*reward, name, *training)),
+                fingerprint("agent", agent_name=name),
             )
-            for name in c.agents
+            for name in self.config.agents
         ]
-        evaluate = (*reward, c.agent, *training, c.eval_samples_per_prompt, c.eval_prompts)
+        evaluate = fingerprint("evaluate")
         return [
-            Stage("sft", self._sft, (), repr(sft)),
-            Stage("preferences", self._preferences, ("sft",), repr(prefs)),
-            Stage("reward", self._reward, ("preferences",), repr(reward)),
+            Stage("sft", self._sft, (), fingerprint("sft")),
+            Stage("preferences", self._preferences, ("sft",), fingerprint("preferences")),
+            Stage("reward", self._reward, ("preferences",), fingerprint("reward")),
             *agent_stages,
-            Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), repr(evaluate)),
-            Stage("report", self._report, ("evaluate",), repr(evaluate)),
+            Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), evaluate),
+            Stage("report", self._report, ("evaluate",), evaluate),
         ]
 
     # ------------------------------------------------------------------ loading outputs
@@ -146,7 +138,7 @@ class Pipeline:
             write_jsonl(out / "pairs.jsonl", pairs)
             return {"pairs": len(pairs), "source": self.config.human_labels}
         from rlhf_gym.preferences.collection import pair_up, sample_completions
-        from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_optimal_accuracy
+        from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_bound
 
         policy, tokenizer = self._starting_policy()
         prompts = self._train_prompts(self.config.preference_prompts)
@@ -160,36 +152,65 @@ class Pipeline:
         )
         pairs = labeler.label(comparisons)
         write_jsonl(out / "pairs.jsonl", pairs)
-        gold_a, gold_b = labeler.gold_scores(comparisons)
-        optimum = bayes_optimal_accuracy(gold_a, gold_b, self.config.label_temperature)
-        return {"pairs": len(pairs), "source": "simulated", "bayes_optimal_accuracy": optimum}
+        bound = bayes_bound(*labeler.gold_scores(comparisons), self.config.label_temperature)
+        return {
+            "pairs": len(pairs),
+            "source": "simulated",
+            "bayes_optimal_accuracy": bound.accuracy,
+            "gold_tie_share": bound.gold_tie_share,
+        }
 
     def _reward(self, out: Path) -> dict[str, Any]:
         from rlhf_gym.training.reward_trainer import RewardModelTrainer
 
-        train, evaluation = self._split_pairs()
+        pairs = self._pairs()
+        held_out_prompts = self._held_out_prompts(pairs)
+        train = [p for p in pairs if p.prompt not in held_out_prompts]
+        evaluation = [p for p in pairs if p.prompt in held_out_prompts]
         trunk = self._reward_trunk()
         trainer = RewardModelTrainer(trunk, self._reward_config(), train, evaluation)
         history = trainer.train()
-        metrics = trainer.evaluate()
+        accuracy = trainer.evaluate()["eval_accuracy"]
         mean, std = trainer.normalize(*self._reference_samples())
         trainer.save_pretrained(out / "model")
         return {
             "train_pairs": len(train),
-            "eval_pairs": len(evaluation),
-            "accuracy": metrics["eval_accuracy"],
-            "eval_loss": metrics["eval_loss"],
-            "epochs_run": len(history),
+            "heldout_pairs": len(evaluation),
+            "heldout_prompts": len(held_out_prompts),
+            "accuracy": accuracy,
+            "accuracy_standard_error": math.sqrt(accuracy * (1 - accuracy) / len(evaluation)),
+            "bayes_bound": self._bayes_bound(evaluation),
+            "history": history,
             "normalisation": {"mean": mean, "std": std},
             "frozen_trunk": trainer.args.freeze_trunk,
         }
 
-    def _split_pairs(self) -> tuple[list[Any], list[Any]]:
-        """A random tenth of the pairs is held out for the reward model's accuracy."""
-        pairs = self._pairs()
-        order = np.random.default_rng(self.config.seed).permutation(len(pairs))
-        held_out = max(1, len(pairs) // 10)
-        return [pairs[i] for i in order[held_out:]], [pairs[i] for i in order[:held_out]]
+    def _held_out_prompts(self, pairs: list[Any]) -> set[str]:
+        """A random ``reward_heldout_fraction`` of the pairs' prompts (at least one, and at
+        least one left for training): whole prompts, so held-out accuracy is generalisation."""
+        prompts = list(dict.fromkeys(p.prompt for p in pairs))
+        if len(prompts) < 2:
+            raise StageError(
+                f"the preference pairs have {len(prompts)} distinct prompt(s); holding out whole "
+                "prompts for the reward model's accuracy needs at least 2"
+            )
+        count = min(
+            max(1, round(self.config.reward_heldout_fraction * len(prompts))), len(prompts) - 1
+        )
+        order = numpy_rng(self.config.seed, "reward-split").permutation(len(prompts))
+        return {prompts[i] for i in order[:count]}
+
+    def _bayes_bound(self, pairs: list[Any]) -> dict[str, Any] | None:
+        """The simulated labels' Bayes bound on exactly these pairs (None for human labels)."""
+        if self.config.human_labels is not None:
+            return None
+        from rlhf_gym.preferences.simulated import bayes_bound
+
+        gold = make_reward_predictor(self.task.gold_reward)
+        prompts = [p.prompt for p in pairs]
+        chosen = gold(prompts, [p.chosen for p in pairs])
+        rejected = gold(prompts, [p.rejected for p in pairs])
+        return bayes_bound(chosen, rejected, self.config.label_temperature).as_dict()
 
     def _reward_trunk(self) -> str:
         """``reward_backbone``, else the policy's trunk: after SFT, the fine-tuned one."""
@@ -215,9 +236,10 @@ class Pipeline:
         return RewardConfig(
             num_epochs=c.reward_epochs,
             freeze_trunk=not full,
-            learning_rate=3e-3 if full else 1e-2,  # a lone head takes larger steps
-            center_rewards_coefficient=0.01,
-            early_stopping_patience=3,
+            learning_rate=c.reward_learning_rate or (3e-3 if full else 1e-2),
+            batch_size=c.reward_batch_size,
+            center_rewards_coefficient=c.reward_center_coefficient,
+            early_stopping_patience=c.reward_early_stopping_patience,
             seed=c.seed,
         )
 
@@ -244,8 +266,12 @@ class Pipeline:
         return summary
 
     def _report(self, out: Path) -> dict[str, Any]:
-        from rlhf_gym.pipeline.report import plot_calibration, plot_overoptimisation, write_report
-        from rlhf_gym.preferences.synthetic import spearman
+        from rlhf_gym.pipeline.report import (
+            plot_calibration,
+            plot_overoptimisation,
+            rank_correlation,
+            write_report,
+        )
 
         curves = {
             name: self._load(
@@ -262,13 +288,17 @@ class Pipeline:
             np.asarray(calibration["gold"]),
             out / plots["Calibration"],
         )
+        reward = self.runner.summary("reward")
         metrics = {
             "policies": self.runner.summary("evaluate")["policies"],
             "reward_model": {
-                "accuracy": self.runner.summary("reward")["accuracy"],
-                "bayes_optimal": self.runner.summary("preferences").get("bayes_optimal_accuracy"),
+                "accuracy": reward["accuracy"],
+                "accuracy_standard_error": reward["accuracy_standard_error"],
+                "heldout_pairs": reward["heldout_pairs"],
+                "heldout_prompts": reward["heldout_prompts"],
+                "bayes_bound": reward["bayes_bound"],  # of the same held-out pairs
                 # rank agreement with gold on every evaluated held-out sample
-                "spearman_heldout": spearman(calibration["proxy"], calibration["gold"]),
+                "spearman_heldout": rank_correlation(calibration["proxy"], calibration["gold"]),
             },
             "agents": {name: self.runner.summary(agent_stage(name)) for name in self.config.agents},
             "curves": curves,
@@ -279,7 +309,7 @@ class Pipeline:
     # ------------------------------------------------------------------ helpers
     def _train_prompts(self, count: int) -> list[str]:
         prompts = self.task.prompts("train")
-        rng = np.random.default_rng(self.config.seed)
+        rng = numpy_rng(self.config.seed, "preference-prompts")
         return [prompts[i] for i in rng.permutation(len(prompts))[:count]]
 
     def eval_prompts(self) -> list[str]:

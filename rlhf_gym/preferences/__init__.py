@@ -11,7 +11,9 @@ from rlhf_gym.preferences.io import (
 )
 from rlhf_gym.preferences.pair import COLUMNS, PreferencePair
 from rlhf_gym.preferences.simulated import (
+    BayesBound,
     SimulatedLabeler,
+    bayes_bound,
     bayes_optimal_accuracy,
     preference_probability,
 )
@@ -19,11 +21,13 @@ from rlhf_gym.preferences.store import PreferenceStore, comparison_id
 
 __all__ = [
     "COLUMNS",
+    "BayesBound",
     "Comparison",
     "PreferencePair",
     "PreferenceStore",
     "SimulatedLabeler",
     "atomic_write_text",
+    "bayes_bound",
     "bayes_optimal_accuracy",
     "comparison_id",
     "from_dataset",

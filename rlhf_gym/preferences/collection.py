@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from rlhf_gym.models import pad_token_id
+from rlhf_gym.seeding import derived_seed, numpy_rng
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ def sample(
     """``k`` sampled completions for each prompt: a list (one per prompt) of ``k`` samples.
 
     Prompts are left-padded and generated in batches with the KV cache, sampling from the plain
-    distribution (no top-k / top-p). The global torch RNG is left untouched.
+    distribution (no top-k / top-p), from the ``"sampling"`` stream of ``seed``
+    (:mod:`rlhf_gym.seeding`). The global torch RNG is left untouched.
     """
     if k < 1:
         raise ValueError(f"k must be a positive number of completions per prompt, got {k}")
@@ -62,7 +63,7 @@ def sample(
     repeated = [prompt for prompt in prompts for _ in range(k)]
     samples: list[Sample] = []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(derived_seed(seed, "sampling"))
         starts = range(0, len(repeated), batch_size)
         for start in tqdm(starts, desc="sampling", unit="batch", disable=not progress_bar):
             batch = repeated[start : start + batch_size]
@@ -124,11 +125,12 @@ def pair_up(
     """Comparisons between distinct, non-blank completions of the same prompt.
 
     All ``k * (k - 1) / 2`` pairs by default, else ``pairs_per_prompt`` drawn without
-    replacement; the display order (which one is ``a``) is random, from ``seed``.
+    replacement; the display order (which one is ``a``) is random, from the ``"pairing"``
+    stream of ``seed`` (independent of the labeler's, which gets the same user seed).
     """
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completion lists")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "pairing")
     comparisons: list[Comparison] = []
     for prompt, group in zip(prompts, completions, strict=True):
         # Identical responses tell a labeler nothing; blank ones cannot form a valid pair.

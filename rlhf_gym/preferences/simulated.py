@@ -8,12 +8,15 @@ is the best accuracy any reward model can reach on the labels: :func:`bayes_opti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from rlhf_gym.preferences.collection import Comparison
 from rlhf_gym.preferences.pair import PreferencePair
 from rlhf_gym.rewards.base import RewardSpec, check_scores, make_reward_predictor
+from rlhf_gym.seeding import numpy_rng
 
 
 def preference_probability(
@@ -34,8 +37,40 @@ def bayes_optimal_accuracy(gold_a: np.ndarray, gold_b: np.ndarray, temperature: 
 
     A predictor that always picks the higher gold score reaches it; no predictor can beat it.
     """
-    p = preference_probability(np.abs(np.asarray(gold_a) - np.asarray(gold_b)), 0.0, temperature)
-    return float(np.mean(p))
+    return bayes_bound(gold_a, gold_b, temperature).accuracy
+
+
+@dataclass(frozen=True)
+class BayesBound:
+    """What the best possible predictor reaches on a given set of simulated-label pairs."""
+
+    accuracy: float
+    """Expected accuracy of always picking the higher gold score."""
+    standard_error: float
+    """Standard deviation of that predictor's realised accuracy over the labels' coin flips."""
+    gold_tie_share: float
+    """Share of pairs whose gold scores tie: there every predictor is a coin flip."""
+    pairs: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bayes_bound(gold_a: np.ndarray, gold_b: np.ndarray, temperature: float) -> BayesBound:
+    """The Bayes-optimal accuracy of these pairs, its standard error and their gold-tie share.
+
+    Compare a model with the bound of *the same* pairs: the bound depends on their gold gaps.
+    """
+    gap = np.abs(np.asarray(gold_a, dtype=np.float64) - np.asarray(gold_b, dtype=np.float64))
+    if gap.size == 0:
+        raise ValueError("the Bayes bound needs at least one pair")
+    right = preference_probability(gap, np.zeros_like(gap), temperature)  # P(label = higher gold)
+    return BayesBound(
+        accuracy=float(right.mean()),
+        standard_error=float(np.sqrt(np.sum(right * (1 - right))) / gap.size),
+        gold_tie_share=float(np.mean(gap == 0)),
+        pairs=int(gap.size),
+    )
 
 
 class SimulatedLabeler:
@@ -44,7 +79,8 @@ class SimulatedLabeler:
     Args:
         gold: the gold score (a predictor name such as ``"vader"``, or any predictor).
         temperature: noise level; 0 is noiseless, larger is noisier. Must be >= 0.
-        seed: seed of the labeler's own RNG; the same seed gives the same labels.
+        seed: user seed; the labeler draws from its own ``"labeling"`` stream of it, so
+            sharing a seed with :func:`pair_up` never ties the label to the display order.
     """
 
     def __init__(self, gold: RewardSpec = "vader", temperature: float = 0.1, seed: int = 0):
@@ -52,7 +88,7 @@ class SimulatedLabeler:
             raise ValueError(f"temperature must be finite and >= 0, got {temperature!r}")
         self.gold = make_reward_predictor(gold)
         self.temperature = float(temperature)
-        self.rng = np.random.default_rng(seed)
+        self.rng = numpy_rng(seed, "labeling")
 
     def gold_scores(self, comparisons: Sequence[Comparison]) -> tuple[np.ndarray, np.ndarray]:
         """Gold scores of responses ``a`` and ``b``: two float32 arrays of shape (N,)."""

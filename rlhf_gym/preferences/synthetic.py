@@ -21,6 +21,7 @@ from rlhf_gym.preferences.io import atomic_write_text
 from rlhf_gym.preferences.pair import PreferencePair
 from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_optimal_accuracy
 from rlhf_gym.rewards.base import RewardSpec
+from rlhf_gym.seeding import numpy_rng
 
 
 def cached_completions(
@@ -114,7 +115,7 @@ def augment_groups(
     groups: Sequence[Sequence[str]], seed: int = 0, max_words: int = 2
 ) -> list[list[str]]:
     """Each group with every completion followed by its :func:`perturb` variants."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "augmentation")
     return [
         [v for text in group for v in (text, *perturb(text, rng, max_words))] for group in groups
     ]
@@ -127,7 +128,7 @@ def corpus_completions(prompts: Sequence[str], k: int, seed: int = 0) -> list[li
 
     text = files("rlhf_gym.models").joinpath("data", "tiny_corpus.txt").read_text("utf-8")
     lines = [line.split(" ", 2)[-1] for line in text.splitlines() if line.count(" ") >= 3]
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "corpus-sentences")
     return [[" " + lines[i] for i in rng.choice(len(lines), size=k)] for _ in prompts]
 
 
@@ -172,18 +173,3 @@ def simulated_pairs(
     labeler = SimulatedLabeler(gold, temperature=temperature, seed=seed)
     gold_a, gold_b = labeler.gold_scores(comparisons)
     return labeler.label(comparisons), bayes_optimal_accuracy(gold_a, gold_b, temperature)
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation with average ranks for ties (numpy only)."""
-    return float(np.corrcoef(_average_ranks(np.asarray(x)), _average_ranks(np.asarray(y)))[0, 1])
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values))
-    unique, inverse = np.unique(values, return_inverse=True)
-    sums = np.bincount(inverse, weights=ranks, minlength=len(unique))
-    counts = np.bincount(inverse, minlength=len(unique))
-    return (sums / counts)[inverse]

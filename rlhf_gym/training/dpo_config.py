@@ -28,6 +28,13 @@ class DPOConfig:
         default=64, metadata={"help": "Tokens per prompt + response; longer pairs are cut."}
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
+    freeze_layers: int = field(
+        default=0,
+        metadata={
+            "help": "Freeze the lower N decoder layers (and then the embeddings), the same rule "
+            "as the RL agents' (rlhf_gym.models.freeze_lower_layers)."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the shuffling."})
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
@@ -37,5 +44,7 @@ class DPOConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.max_length < 2:
             raise ValueError(f"max_length must be at least 2, got {self.max_length}")

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.models import freeze_lower_layers
+from rlhf_gym.seeding import derived_seed
 from rlhf_gym.training.dpo_config import DPOConfig
 from rlhf_gym.training.loop import (
     optimizer_step,
@@ -65,6 +67,8 @@ def as_triples(dataset: Iterable[Any]) -> list[_Triple]:
 class DPOTrainer:
     """Trains ``model`` in place on preference pairs against a frozen reference.
 
+    ``args.freeze_layers`` lower layers of ``model`` are frozen first (:func:`freeze_lower_layers`).
+
     The reference log-probs of every pair are computed once, before training, so the reference
     model is not needed afterwards (pass the same weights as ``model`` before training, e.g. a
     copy of the SFT policy).
@@ -83,8 +87,9 @@ class DPOTrainer:
         self.tokenizer = tokenizer
         self.triples = as_triples(train_dataset)
         self.reference_chosen, self.reference_rejected = self._reference_logprobs(ref_model)
+        freeze_lower_layers(model, args.freeze_layers)
         self.optimizer = torch.optim.AdamW(trainable_parameters(model), lr=args.learning_rate)
-        self.generator = torch.Generator().manual_seed(args.seed)
+        self.generator = torch.Generator().manual_seed(derived_seed(args.seed, "dpo-shuffling"))
 
     def train(self) -> list[dict[str, float]]:
         """Run all epochs; returns per-epoch means of loss, reward accuracy and reward margin."""

@@ -38,6 +38,7 @@ from rlhf_gym.rewards.learned import (
     reward_head,
     sequence_scores,
 )
+from rlhf_gym.seeding import derived_seed, numpy_rng
 from rlhf_gym.training.reward_config import RewardConfig
 
 
@@ -93,7 +94,7 @@ def build_reward_model(
 
 
 def _init_head(head: nn.Linear, seed: int) -> None:
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(derived_seed(seed, "reward-head-init"))
     std = 1.0 / math.sqrt(head.in_features + 1)
     with torch.no_grad():
         head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * std)
@@ -304,7 +305,7 @@ class RewardModelTrainer:
         )
         total = args.num_epochs * math.ceil(n / args.batch_size)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
-        rng = np.random.default_rng(args.seed)
+        rng = numpy_rng(args.seed, "reward-shuffling")
         # the best epoch maximises ``sign * metric``: lower loss or higher accuracy
         key, sign = (
             ("eval_loss", -1.0) if args.early_stopping_metric == "loss" else ("eval_accuracy", 1.0)

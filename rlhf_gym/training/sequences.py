@@ -72,13 +72,16 @@ def pack_pairs(rows: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int)
     return PairBatch(input_ids, attention_mask, completion_mask)
 
 
-def completion_token_logprobs(model: PreTrainedModel, batch: PairBatch) -> torch.Tensor:
-    """Log-prob of every token given its prefix, zero outside the completion.
+def completion_token_logprobs(
+    model: PreTrainedModel, batch: PairBatch, temperature: float = 1.0
+) -> torch.Tensor:
+    """Log-prob of every token given its prefix, zero outside the completion, under the
+    distribution tempered by ``temperature`` (the logits divided by it).
 
     Returns (B, T-1): entry t is log p(token t+1 | tokens <= t), masked by the completion mask.
     """
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-    logits = logits[:, :-1, :].float()  # (B, T-1, V): predicts tokens 1..T-1
+    logits = logits[:, :-1, :].float() / temperature  # (B, T-1, V): predicts tokens 1..T-1
     targets = batch.input_ids[:, 1:]  # (B, T-1)
     logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return logp * batch.completion_mask[:, 1:]

@@ -8,6 +8,7 @@ import torch
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.seeding import derived_seed
 from rlhf_gym.training.loop import (
     optimizer_step,
     progress,
@@ -65,7 +66,7 @@ class SFTTrainer:
         self.optimizer = torch.optim.AdamW(
             trainable_parameters(model), lr=args.learning_rate, weight_decay=args.weight_decay
         )
-        self.generator = torch.Generator().manual_seed(args.seed)
+        self.generator = torch.Generator().manual_seed(derived_seed(args.seed, "sft-shuffling"))
 
     def train(self) -> list[float]:
         """Run all epochs; returns the mean training loss of each epoch."""

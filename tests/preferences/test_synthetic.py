@@ -1,7 +1,5 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from rlhf_gym.preferences.synthetic import (
     augment_groups,
@@ -10,23 +8,8 @@ from rlhf_gym.preferences.synthetic import (
     perturb,
     sentiment_words,
     simulated_pairs,
-    spearman,
 )
 from rlhf_gym.rewards import VaderSentiment
-
-
-def test_spearman_matches_hand_computed_values_with_ties():
-    # ranks x: 1, 2.5, 2.5, 4; ranks y: 1, 3, 2, 4 -> Pearson of the ranks
-    rx, ry = np.array([1, 2.5, 2.5, 4]), np.array([1, 3, 2, 4])
-    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(np.corrcoef(rx, ry)[0, 1])
-    assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(-50, 50), min_size=3, max_size=20, unique=True))
-def test_spearman_is_invariant_to_monotone_maps(values):
-    x = np.array(values)
-    assert spearman(x, np.exp(x / 10)) == pytest.approx(1.0)
 
 
 def test_perturbations_move_vader_the_expected_way():

@@ -68,6 +68,16 @@ def test_training_separates_chosen_from_rejected(tiny_model, tiny_tokenizer):
         assert torch.equal(reference_state[key], value), f"reference {key} changed"
 
 
+def test_freeze_layers_trains_only_the_top_layers(tiny_model, tiny_tokenizer):
+    policy = copy.deepcopy(tiny_model)
+    before = {name: p.detach().clone() for name, p in policy.named_parameters()}
+    config = DPOConfig(num_epochs=2, batch_size=4, learning_rate=1e-3, freeze_layers=1)
+    DPOTrainer(policy, tiny_model, config, PAIRS, tiny_tokenizer).train()
+    changed = {n for n, p in policy.named_parameters() if not torch.equal(before[n], p)}
+    frozen = {"model.embed_tokens.weight"} | {n for n in before if n.startswith("model.layers.0.")}
+    assert changed == set(before) - frozen
+
+
 def test_accepts_objects_with_attributes():
     class Pair:
         prompt, chosen, rejected = "p", "c", "r"
