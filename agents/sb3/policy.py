@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ class LMActorCriticMixin:
         lr_schedule: Schedule,
         model: ModelSpec = "tiny",
         freeze_layers: int = 0,
-        freeze_embeddings: bool = False,
+        freeze_embeddings: bool | None = None,
         use_kv_cache: bool = True,
         allow_padded_vocab: bool = False,
         attn_implementation: str | None = None,
@@ -77,7 +78,7 @@ class LMActorCriticMixin:
         self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _init_lm(
-        self, lm: PreTrainedModel, n_actions: int, freeze: int, embeddings: bool, cache: bool
+        self, lm: PreTrainedModel, n_actions: int, freeze: int, embeddings: bool | None, cache: bool
     ) -> None:
         self.lm = lm.eval()
         freeze_lower_layers(self.lm, freeze, embeddings)
@@ -86,6 +87,16 @@ class LMActorCriticMixin:
         torch.nn.init.zeros_(self.value_head.weight)
         torch.nn.init.zeros_(self.value_head.bias)
         self.rollout_lm = CachedCausalLM(self.lm) if cache else None
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, torch.nn.Parameter]]:
+        """Only the parameters the policy trains: frozen LM layers are constants to every SB3
+        algorithm. (sb3-contrib's TRPO differentiates its KL with respect to each parameter the
+        policy lists, which a frozen one refuses.) ``state_dict`` still holds every weight."""
+        for name, parameter in super().named_parameters(prefix, recurse, remove_duplicate):
+            if parameter.requires_grad:
+                yield name, parameter
 
     def _build(self, lr_schedule: Schedule) -> None:
         """SB3 builds its networks here; ours need the LM, so ``__init__`` builds them."""
@@ -172,7 +183,9 @@ class CausalLMPolicy(LMActorCriticMixin, ActorCriticPolicy):
         model: a preset (``"tiny"``), ``"smollm2-135m"``, an HF id, a local path, or a
             ``PreTrainedModel`` (deep-copied: the caller's model is never trained in place).
         freeze_layers: freeze the lower N transformer blocks.
-        freeze_embeddings: freeze the input embeddings too (tied ones freeze the output head).
+        freeze_embeddings: freeze the input embeddings (tied ones freeze the output head);
+            default: exactly when layers are frozen, the rule every agent shares
+            (:func:`rlhf_gym.models.freeze_lower_layers`).
         use_kv_cache: extend a per-env-slot KV cache by one token per rollout step.
         allow_padded_vocab: accept a model whose logits have more rows than the action space
             (an embedding matrix padded past its tokenizer); the extra logits are dropped.

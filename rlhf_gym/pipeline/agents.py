@@ -222,7 +222,10 @@ def _sb3_trpo(c: RunConfig) -> tuple[type, dict[str, Any]]:
     # its critic is fitted by separate steps, so there is no vf_coef
     return TRPO, {
         "target_kl": c.trpo_target_kl,
-        "batch_size": c.batch_size * c.max_new_tokens,
+        "cg_max_steps": c.trpo_cg_max_steps,
+        "cg_damping": c.trpo_cg_damping,
+        "n_critic_updates": c.trpo_n_critic_updates,
+        "batch_size": c.batch_size * c.max_new_tokens // c.num_minibatches,  # critic steps
         "policy_kwargs": {"attn_implementation": "eager"},
     }
 

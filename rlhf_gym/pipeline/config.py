@@ -79,9 +79,10 @@ class RunConfig:
     # ---------------------------------------------------------------- reward model
     reward_backbone: str | None = setting(
         None,
-        "Trunk of the reward model: a preset, smollm2-135m, an HF id, a path, or sentiment-rm "
-        "(the shipped reward model's trunk, with a new head); default: the policy's (after "
-        "SFT, the fine-tuned one).",
+        "Trunk of the reward model: a preset, smollm2-135m, an HF id, a path, sentiment-rm "
+        "(the shipped reward model's trunk, with a new head), or policy (the policy's own, "
+        "after SFT the fine-tuned one); default: the task's (sentiment: sentiment-rm), else "
+        "policy.",
         "reward",
     )
     reward_full_finetune: bool | None = setting(
@@ -143,6 +144,20 @@ class RunConfig:
     trpo_target_kl: float = setting(
         0.01, "TRPO's trust region: the KL bound of each policy step.", "agent"
     )
+    trpo_cg_max_steps: int = setting(
+        5,
+        "TRPO's conjugate-gradient steps (one Hessian-vector product through the LM each).",
+        "agent",
+    )
+    trpo_cg_damping: float = setting(
+        0.01,
+        "TRPO's damping of the Fisher matrix; 0.1 makes an LM's steps far smaller than the "
+        "trust region.",
+        "agent",
+    )
+    trpo_n_critic_updates: int = setting(
+        2, "TRPO's value-function epochs per batch (each a full LM forward).", "agent"
+    )
     dpo_epochs: int = setting(1, "DPO passes over the pairs (one curve point each).", "agent")
     dpo_beta: float = setting(
         0.1, "DPO's beta: higher keeps the policy closer to the reference.", "agent"
@@ -178,6 +193,7 @@ class RunConfig:
             "dpo_epochs", "batch_size", "eval_samples_per_prompt", "sft_learning_rate",
             "label_temperature", "reward_batch_size", "reward_early_stopping_patience",
             "temperature", "ppo_epochs", "num_minibatches", "trpo_target_kl", "dpo_beta",
+            "trpo_cg_max_steps", "trpo_cg_damping", "trpo_n_critic_updates",
             "reward_learning_rate", "learning_rate", "dpo_learning_rate",
         ]  # fmt: skip
         for name in positive:

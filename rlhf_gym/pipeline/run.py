@@ -29,6 +29,8 @@ STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
 SHIPPED_REWARD_TRUNK = "sentiment-rm"
 """``reward_backbone`` name of the shipped sentiment reward model: its tiny trunk, pretrained on
 simulated preferences over the project's review corpus, gets a new head and is fine-tuned."""
+POLICY_TRUNK = "policy"
+"""``reward_backbone`` value for the policy's own trunk (after SFT, the fine-tuned one)."""
 
 
 @dataclass
@@ -173,6 +175,8 @@ class Pipeline:
         accuracy = trainer.evaluate()["eval_accuracy"]
         mean, std = trainer.normalize(*self._reference_samples())
         trainer.save_pretrained(out / "model")
+        prompts_file = out / "heldout_prompts.json"
+        prompts_file.write_text(json.dumps(sorted(held_out_prompts), indent=1), encoding="utf-8")
         return {
             "train_pairs": len(train),
             "heldout_pairs": len(evaluation),
@@ -212,14 +216,20 @@ class Pipeline:
         rejected = gold(prompts, [p.rejected for p in pairs])
         return bayes_bound(chosen, rejected, self.config.label_temperature).as_dict()
 
+    @property
+    def reward_backbone(self) -> str:
+        """``reward_backbone``, else the task's default trunk, else ``"policy"``."""
+        return self.config.reward_backbone or self.task.reward_backbone or POLICY_TRUNK
+
     def _reward_trunk(self) -> str:
-        """``reward_backbone``, else the policy's trunk: after SFT, the fine-tuned one."""
-        if self.config.reward_backbone == SHIPPED_REWARD_TRUNK:
+        """The reward model's starting trunk: a name or path, or for ``"policy"`` the policy's
+        (after SFT, the fine-tuned one)."""
+        if self.reward_backbone == SHIPPED_REWARD_TRUNK:
             from rlhf_gym.rewards.learned import default_sentiment_model_path
 
             return str(default_sentiment_model_path())
-        if self.config.reward_backbone is not None:
-            return self.config.reward_backbone
+        if self.reward_backbone != POLICY_TRUNK:
+            return self.reward_backbone
         if self.runner.summary("sft").get("skipped", False):
             return self.config.model
         return str(self.runner.path("sft") / "model")
@@ -229,8 +239,8 @@ class Pipeline:
 
         c = self.config
         small_trunks = (*PRESETS, SHIPPED_REWARD_TRUNK)
-        preset_trunk = c.reward_backbone in small_trunks or (
-            c.is_preset and c.reward_backbone is None
+        preset_trunk = self.reward_backbone in small_trunks or (
+            c.is_preset and self.reward_backbone == POLICY_TRUNK
         )
         full = preset_trunk if c.reward_full_finetune is None else c.reward_full_finetune
         return RewardConfig(

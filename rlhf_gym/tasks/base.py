@@ -31,6 +31,9 @@ class Task:
     """Reward predictor the env uses when none is given."""
     max_new_tokens: int = 24
     max_prompt_tokens: int = 32
+    reward_backbone: str | None = None
+    """Trunk ``rlhf-gym run`` starts the reward model from by default (a ``--reward-backbone``
+    value); None: the policy's own."""
     heldout_every: int = 5
     """Every ``heldout_every``-th prompt (1-based) belongs to the held-out ``test`` split."""
 

@@ -14,6 +14,9 @@ TASK = Task(
     prompts_resource="sentiment_prompts.txt",
     gold_reward="vader",
     default_reward="sentiment-rm",
+    # a reward trunk that has learned sentiment words: a fresh tiny policy's text is mostly
+    # neutral to the gold score (VADER), too few informative pairs to learn a lexicon from
+    reward_backbone="sentiment-rm",
     max_new_tokens=24,
     max_prompt_tokens=32,
 )

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from rlhf_gym.cli import main
+from rlhf_gym.models import load_model
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.run import STAGES, Pipeline
 from rlhf_gym.pipeline.stages import StageError
@@ -140,6 +141,8 @@ def test_moving_average_matches_hand_values():
         ("sentiment-rm", "smollm2-135m", False),
         ("tiny", "smollm2-135m", False),
         ("x/y", "tiny", True),
+        (None, "tiny", False),  # the sentiment task's default: the shipped reward trunk
+        ("policy", "tiny", False),  # the tiny policy's own trunk, fully fine-tuned
     ],
 )
 def test_reward_backbone_choice(tmp_path, backbone, model, frozen):
@@ -147,6 +150,39 @@ def test_reward_backbone_choice(tmp_path, backbone, model, frozen):
 
     config = RunConfig(output_dir=str(tmp_path), model=model, reward_backbone=backbone)
     pipeline = Pipeline(config, log=lambda _: None)
-    expected = str(default_sentiment_model_path()) if backbone == "sentiment-rm" else backbone
-    assert pipeline._reward_trunk() == expected
+    shipped = str(default_sentiment_model_path())
+    if backbone == "policy":  # the policy's trunk is the SFT stage's output
+        assert pipeline.reward_backbone == "policy"
+    else:
+        assert pipeline._reward_trunk() == {"sentiment-rm": shipped, None: shipped}.get(
+            backbone, backbone
+        )
     assert pipeline._reward_config().freeze_trunk is frozen
+
+
+def test_reward_model_is_held_out_by_whole_prompts_and_compared_with_its_bound(finished_run):
+    from rlhf_gym.preferences.io import read_jsonl
+
+    out, _ = finished_run
+    held_out = set(json.loads((out / "reward" / "heldout_prompts.json").read_text()))
+    pairs = read_jsonl(out / "preferences" / "pairs.jsonl")
+    summary = json.loads((out / "reward" / "DONE.json").read_text())["summary"]
+    assert summary["heldout_prompts"] == len(held_out) == 1  # a tenth of 8 prompts, at least 1
+    assert summary["heldout_pairs"] == sum(p.prompt in held_out for p in pairs)
+    assert summary["train_pairs"] == sum(p.prompt not in held_out for p in pairs)
+    assert summary["bayes_bound"]["pairs"] == summary["heldout_pairs"]
+    assert 0.5 <= summary["bayes_bound"]["accuracy"] <= 1.0
+
+
+def test_every_agent_trains_the_same_parameters(tmp_path):
+    agents = ("token-ppo", "dpo", "sb3-ppo", "sb3-a2c", "sb3-trpo")
+    settings = {**FAST, "agent": ",".join(agents), "iterations": 1, "dpo_epochs": 1}
+    config = RunConfig(output_dir=str(tmp_path), freeze_layers=1, **settings)
+    Pipeline(config, log=lambda _: None).run()
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    counts = {name: metrics["agents"][name]["trainable_parameters"] for name in agents}
+    # the tiny preset has 2 layers: freezing one (and the tied embeddings) leaves the top layer
+    # and the final norm, the same for every agent
+    top_layer = sum(p.numel() for p in load_model("tiny").model.layers[1].parameters())
+    assert set(counts.values()) == {top_layer + 64}, counts  # + the final norm's 64 weights
+    assert f"token-ppo {counts['token-ppo']:,}" in (tmp_path / "report" / "report.md").read_text()

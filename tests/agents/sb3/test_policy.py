@@ -94,11 +94,17 @@ class _RolloutParity(BaseCallback):
         self.max_error = (logp - first.old_log_prob).abs().max().item()
 
 
-@pytest.mark.parametrize("use_kv_cache", [True, False])
-def test_stored_logprob_equals_evaluate_actions(make_vec_env, use_kv_cache):
+@pytest.mark.parametrize(
+    ("use_kv_cache", "attn_implementation"), [(True, None), (False, None), (True, "eager")]
+)
+def test_stored_logprob_equals_evaluate_actions(make_vec_env, use_kv_cache, attn_implementation):
     env = make_vec_env(n=3, max_new_tokens=6)
     parity = _RolloutParity(batch_size=16)
-    kwargs = {"model": "tiny", "use_kv_cache": use_kv_cache}
+    kwargs = {
+        "model": "tiny",
+        "use_kv_cache": use_kv_cache,
+        "attn_implementation": attn_implementation,
+    }
     agent = PPO(CausalLMPolicy, env, policy_kwargs=kwargs, **SMALL_PPO)
     agent.learn(48, callback=parity)
     assert parity.max_error < 1e-5

@@ -1,0 +1,104 @@
+"""RunConfig: every knob is a field with help text, and each is in the fingerprint of exactly the
+stages it changes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rlhf_gym.pipeline.config import STAGE_ORDER, RunConfig
+from rlhf_gym.pipeline.run import Pipeline
+
+# a valid value different from the default, for every field that changes some stage
+CHANGED = {
+    "task": None,  # one task ships today
+    "model": "small",
+    "agent": "token-ppo,dpo",
+    "seed": 1,
+    "max_new_tokens": 12,
+    "sft": False,
+    "sft_epochs": 2,
+    "sft_learning_rate": 1e-3,
+    "preference_prompts": 100,
+    "completions_per_prompt": 4,
+    "label_temperature": 0.2,
+    "human_labels": None,  # needs a file: covered by the preferences stage's own tests
+    "reward_backbone": "tiny",
+    "reward_full_finetune": True,
+    "reward_epochs": 5,
+    "reward_learning_rate": 1e-3,
+    "reward_batch_size": 16,
+    "reward_center_coefficient": 0.0,
+    "reward_early_stopping_patience": 5,
+    "reward_heldout_fraction": 0.2,
+    "iterations": 10,
+    "batch_size": 8,
+    "learning_rate": 1e-4,
+    "kl_coef": 0.1,
+    "freeze_layers": 1,
+    "temperature": 0.7,
+    "missing_eos_penalty": 1.0,
+    "ppo_epochs": 2,
+    "num_minibatches": 2,
+    "lam": 0.9,
+    "vf_coef": 0.2,
+    "trpo_target_kl": 0.02,
+    "trpo_cg_max_steps": 10,
+    "trpo_cg_damping": 0.1,
+    "trpo_n_critic_updates": 5,
+    "dpo_epochs": 2,
+    "dpo_beta": 0.3,
+    "dpo_learning_rate": 1e-5,
+    "eval_samples_per_prompt": 3,
+    "eval_prompts": 10,
+}
+
+
+def _fingerprints(config: RunConfig) -> dict[str, str]:
+    stages = Pipeline(config, log=lambda _: None).runner.stages
+    return {stage.name: stage.fingerprint for stage in stages}
+
+
+def test_every_field_has_help_and_a_stage():
+    for item in dataclasses.fields(RunConfig):
+        assert item.metadata["help"], item.name
+        assert item.metadata["stage"] in (*STAGE_ORDER, None), item.name
+
+
+@pytest.mark.parametrize(
+    "name", [f.name for f in dataclasses.fields(RunConfig) if f.metadata["stage"]]
+)
+def test_changing_a_setting_redoes_its_stage_and_later_ones_only(name, tmp_path):
+    if CHANGED[name] is None:
+        pytest.skip(f"{name}: no second valid value without external files")
+    base = RunConfig(output_dir=str(tmp_path), model="tiny", agent="token-ppo")
+    changed = dataclasses.replace(base, **{name: CHANGED[name]})
+    before, after = _fingerprints(base), _fingerprints(changed)
+    stage = next(f.metadata["stage"] for f in dataclasses.fields(RunConfig) if f.name == name)
+    first = STAGE_ORDER.index(stage)
+    kind = {"agent-token-ppo": "agent", "report": "evaluate"}
+    for stage_name in before.keys() & after.keys():
+        position = STAGE_ORDER.index(kind.get(stage_name, stage_name))
+        assert (before[stage_name] != after[stage_name]) == (position >= first), stage_name
+
+
+def test_where_things_are_written_changes_no_stage(tmp_path):
+    base = RunConfig(output_dir=str(tmp_path / "a"), model="tiny")
+    moved = dataclasses.replace(base, output_dir=str(tmp_path / "b"), threads=2)
+    assert _fingerprints(base) == _fingerprints(moved)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"reward_heldout_fraction": 1.0}, "reward_heldout_fraction must be in"),
+        ({"dpo_beta": 0.0}, "dpo_beta must be positive"),
+        ({"lam": 1.5}, r"lam must be in \[0, 1\]"),
+        ({"missing_eos_penalty": -1.0}, "missing_eos_penalty must be >= 0"),
+        ({"temperature": 0.7, "agent": "sb3-ppo"}, "the SB3 agents sample at 1"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_field_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(model="tiny", **settings)
