@@ -24,9 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from machine import machine_info  # benchmarks/machine.py
+from scipy.stats import spearmanr
 
-from rlhf_gym.preferences.synthetic import sentiment_groups, simulated_pairs, spearman
+from rlhf_gym.preferences import bayes_bound
+from rlhf_gym.preferences.synthetic import sentiment_groups, simulated_pairs
 from rlhf_gym.rewards import VaderSentiment
+from rlhf_gym.seeding import numpy_rng
 from rlhf_gym.tasks import get_task
 from rlhf_gym.training import RewardConfig, RewardModelTrainer
 
@@ -78,17 +81,16 @@ class Data:
         pairs, _ = simulated_pairs(
             prompts, groups, self.gold, temperature, pairs_per_prompt=per_prompt, seed=seed
         )
-        rng = np.random.default_rng(seed)
+        rng = numpy_rng(seed, "benchmark-subsample")
         picked = sorted(rng.choice(len(pairs), size=min(n, len(pairs)), replace=False))
         return [pairs[i] for i in picked]
 
 
-def bayes(data: Data, pairs, temperature: float) -> float:
-    from rlhf_gym.preferences import bayes_optimal_accuracy
-
+def bayes(data: Data, pairs, temperature: float) -> dict:
+    """The Bayes bound of exactly these (held-out) pairs, with its standard error."""
     a = data.gold([p.prompt for p in pairs], [p.chosen for p in pairs])
     b = data.gold([p.prompt for p in pairs], [p.rejected for p in pairs])
-    return bayes_optimal_accuracy(a, b, temperature)
+    return bayes_bound(a, b, temperature).as_dict()
 
 
 def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_test: int) -> dict:
@@ -111,14 +113,17 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
     flat_prompts = [p for p, g in zip(prompts, groups, strict=True) for _ in g]
     flat_texts = [c for g in groups for c in g]
     scores = trainer.reward_model()(flat_prompts, flat_texts)
+    accuracy, bound = trainer.evaluate()["eval_accuracy"], bayes(data, test, temperature)
     return {
         "backbone": backbone.name,
         "train_pairs": len(train),
         "heldout_pairs": len(test),
         "temperature": temperature,
-        "heldout_accuracy": trainer.evaluate()["eval_accuracy"],
-        "bayes_optimal_accuracy": bayes(data, test, temperature),
-        "spearman_heldout": spearman(scores, data.gold(flat_prompts, flat_texts)),
+        "heldout_accuracy": accuracy,
+        "heldout_accuracy_standard_error": float(np.sqrt(accuracy * (1 - accuracy) / len(test))),
+        "bayes_optimal_accuracy": bound["accuracy"],
+        "bayes_bound": bound,
+        "spearman_heldout": float(spearmanr(scores, data.gold(flat_prompts, flat_texts)).statistic),
         "train_seconds": seconds,
         "_trainer": trainer,
     }
