@@ -79,3 +79,19 @@ def test_best_of_n_picks_the_proxy_best(tiny_model, tiny_tokenizer):
     assert eight["kl"] == pytest.approx(best_of_n_kl(8))
     with pytest.raises(ValueError, match="every n"):
         best_of_n(tiny_model, tiny_tokenizer, prompts, word_count, word_count, [0])
+
+
+def test_temperature_samples_the_tempered_policy_and_keeps_untempered_perplexity(
+    tiny_model, tiny_tokenizer
+):
+    def run(temperature):
+        return evaluate_policy(
+            tiny_model, tiny_model, tiny_tokenizer, ["The museum tour"] * 2, word_count,
+            word_count, samples_per_prompt=4, max_new_tokens=8, temperature=temperature,
+        )  # fmt: skip
+
+    (cold, cold_samples), (hot, hot_samples) = run(1e-3), run(1.0)
+    assert cold.kl == hot.kl == 0.0  # the reference is tempered like the policy
+    assert len(set(cold_samples)) == 1 < len(set(hot_samples))  # greedy at T = 0.001
+    # perplexity is the untempered reference's: greedy text is far likelier under it
+    assert cold.perplexity < hot.perplexity

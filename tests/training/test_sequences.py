@@ -5,7 +5,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlhf_gym.training.sequences import encode_pairs, sequence_logprobs
+from rlhf_gym.training.sequences import (
+    completion_token_logprobs,
+    encode_pairs,
+    sequence_logprobs,
+)
 
 
 def test_masks_mark_prompt_completion_and_eos(tiny_tokenizer):
@@ -68,3 +72,16 @@ def test_bad_inputs(tiny_tokenizer):
         encode_pairs(tiny_tokenizer, ["a", "b"], ["c"], 16)
     with pytest.raises(ValueError, match="max_length"):
         encode_pairs(tiny_tokenizer, ["a"], ["c"], 1)
+
+
+def test_completion_logprobs_at_a_temperature_are_of_the_tempered_distribution(
+    tiny_tokenizer, tiny_model
+):
+    batch = encode_pairs(tiny_tokenizer, ["The film"], [" was good"], max_length=16)
+    tempered = completion_token_logprobs(tiny_model, batch, temperature=0.5)
+    logits = tiny_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    expected = torch.log_softmax(logits[:, :-1].float() / 0.5, dim=-1)
+    expected = expected.gather(-1, batch.input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    mask = batch.completion_mask[:, 1:].bool()
+    torch.testing.assert_close(tempered[mask], expected[mask])
+    assert not torch.allclose(tempered[mask], completion_token_logprobs(tiny_model, batch)[mask])
