@@ -21,7 +21,7 @@ from rlhf_gym.preferences.io import atomic_write_text
 from rlhf_gym.preferences.pair import PreferencePair
 from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_optimal_accuracy
 from rlhf_gym.rewards.base import RewardSpec
-from rlhf_gym.seeding import numpy_rng
+from rlhf_gym.seeding import derived_seed, numpy_rng
 
 
 def cached_completions(
@@ -37,11 +37,14 @@ def cached_completions(
     """``k`` samples per prompt from ``model``, generated once and cached as JSON.
 
     The cache key covers everything that changes the samples (batch size included: sampling
-    draws from one RNG stream across batches). Default directory: ``rlhf_gym`` cache root.
+    draws from one RNG stream across batches), the seed as the sampling stream's own (so a
+    cache written before the streams were named is never mistaken for today's samples).
+    Default directory: ``rlhf_gym`` cache root.
     """
     from rlhf_gym.models.smollm2 import cache_root
 
-    settings = [model, list(prompts), k, seed, max_new_tokens, batch_size]
+    stream = {"sampling_seed": derived_seed(seed, "sampling")}
+    settings = [model, list(prompts), k, stream, max_new_tokens, batch_size]
     key = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:12]
     path = Path(cache_dir or cache_root() / "completions") / f"{model.replace('/', '_')}-{key}.json"
     if path.is_file():
