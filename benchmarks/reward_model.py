@@ -129,6 +129,40 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
     }
 
 
+def shipped_row(data: Data, n_test: int, temperature: float = 0.1) -> dict:
+    """The shipped ``sentiment-rm`` (no training here) on the same held-out pairs."""
+    from rlhf_gym.rewards import make_reward_predictor
+
+    test = data.pairs("test", n_test, temperature, None, seed=1)
+    model = make_reward_predictor("sentiment-rm")
+    prompts = [p.prompt for p in test]
+    chosen, rejected = (
+        model(prompts, [p.chosen for p in test]),
+        model(prompts, [p.rejected for p in test]),
+    )
+    accuracy = float(np.mean(chosen > rejected))
+    test_prompts, groups = data.groups("test", None)
+    flat_prompts = [p for p, g in zip(test_prompts, groups, strict=True) for _ in g]
+    flat_texts = [c for g in groups for c in g]
+    bound = bayes(data, test, temperature)
+    return {
+        "backbone": "shipped sentiment-rm",
+        "train_pairs": None,
+        "heldout_pairs": len(test),
+        "temperature": temperature,
+        "heldout_accuracy": accuracy,
+        "heldout_accuracy_standard_error": float(np.sqrt(accuracy * (1 - accuracy) / len(test))),
+        "bayes_optimal_accuracy": bound["accuracy"],
+        "bayes_bound": bound,
+        "spearman_heldout": float(
+            spearmanr(
+                model(flat_prompts, flat_texts), data.gold(flat_prompts, flat_texts)
+            ).statistic
+        ),
+        "train_seconds": None,
+    }
+
+
 def throughput(trainer: RewardModelTrainer, data: Data, repeats: int = 3, n: int = 256) -> float:
     """Median completions/s of the trained model as a reward predictor."""
     prompts, groups = data.groups("test", None)
@@ -156,6 +190,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
+        "--shipped", action="store_true", help="also score the shipped sentiment-rm (T = 0.1)"
+    )
+    parser.add_argument(
         "--source",
         default="smollm2-135m",
         choices=("smollm2-135m", "corpus"),
@@ -179,17 +216,21 @@ def plan(args: argparse.Namespace) -> list[tuple[str, int, float]]:
 
 def markdown(rows: list[dict], speeds: dict[str, float]) -> str:
     lines = [
-        "| backbone | pairs | T | held-out acc | Bayes-optimal | gap | Spearman | train s "
-        "| score/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| backbone | pairs | T | held-out acc ± SE | Bayes-optimal ± SE | gold ties | gap "
+        "| Spearman | train s | score/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        gap = r["bayes_optimal_accuracy"] - r["heldout_accuracy"]
+        bound = r["bayes_bound"]
+        gap = bound["accuracy"] - r["heldout_accuracy"]
+        seconds = "–" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
+        speed = f"{speeds[r['backbone']]:.0f}" if r["backbone"] in speeds else "–"
         lines.append(
-            f"| {r['backbone']} | {r['train_pairs']} | {r['temperature']:g} | "
-            f"{r['heldout_accuracy']:.3f} | {r['bayes_optimal_accuracy']:.3f} | {gap:+.3f} | "
-            f"{r['spearman_heldout']:.3f} | {r['train_seconds']:.1f} | "
-            f"{speeds[r['backbone']]:.0f} |"
+            f"| {r['backbone']} | {r['train_pairs'] or '–'} | {r['temperature']:g} | "
+            f"{r['heldout_accuracy']:.3f} ± {r['heldout_accuracy_standard_error']:.3f} | "
+            f"{bound['accuracy']:.3f} ± {bound['standard_error']:.3f} | "
+            f"{bound['gold_tie_share']:.0%} | {gap:+.3f} | {r['spearman_heldout']:.3f} | "
+            f"{seconds} | {speed} |"
         )
     return "\n".join(lines)
 
@@ -208,6 +249,9 @@ def main() -> None:
             speeds[row["backbone"]] = throughput(trainer, data)
         rows.append(row)
         print(json.dumps(row), flush=True)
+    if args.shipped:
+        rows.append(shipped_row(data, args.heldout_pairs))
+        print(json.dumps(rows[-1]), flush=True)
     table = markdown(rows, speeds)
     result = {
         "machine": machine_info(),
