@@ -94,8 +94,9 @@ class RunConfig:
     reward_epochs: int = setting(20, "Reward-model epochs (at most: early stopping).", "reward")
     reward_learning_rate: float | None = setting(
         None,
-        "Reward-model learning rate; default: 3e-3 for a full fine-tune, 1e-2 for a lone head "
-        "(which takes larger steps).",
+        "Reward-model learning rate; default: 3e-3 for a full fine-tune of a preset trunk "
+        "(random or SFT weights), 3e-4 for a full fine-tune of a pretrained one (sentiment-rm, "
+        "whose sentiment lexicon a larger step erases), 1e-2 for a lone head.",
         "reward",
     )
     reward_batch_size: int = setting(32, "Pairs per reward-model step.", "reward")

@@ -246,12 +246,20 @@ class Pipeline:
         return RewardConfig(
             num_epochs=c.reward_epochs,
             freeze_trunk=not full,
-            learning_rate=c.reward_learning_rate or (3e-3 if full else 1e-2),
+            learning_rate=c.reward_learning_rate or self._default_reward_learning_rate(full),
             batch_size=c.reward_batch_size,
             center_rewards_coefficient=c.reward_center_coefficient,
             early_stopping_patience=c.reward_early_stopping_patience,
             seed=c.seed,
         )
+
+    def _default_reward_learning_rate(self, full_finetune: bool) -> float:
+        """A lone head takes large steps; a pretrained trunk small ones, so that fine-tuning on
+        the run's pairs (mostly gold ties for a fresh tiny policy) adapts its knowledge instead
+        of erasing it (measured: held-out Spearman with gold 0.80 at 3e-4, 0.36 at 3e-3)."""
+        if not full_finetune:
+            return 1e-2
+        return 3e-4 if self.reward_backbone == SHIPPED_REWARD_TRUNK else 3e-3
 
     def _reference_samples(self) -> tuple[list[str], list[str]]:
         """The responses of the preference pairs, on which the reward's normalisation is fitted

@@ -136,16 +136,16 @@ def test_moving_average_matches_hand_values():
 
 
 @pytest.mark.parametrize(
-    ("backbone", "model", "frozen"),
+    ("backbone", "model", "frozen", "learning_rate"),
     [
-        ("sentiment-rm", "smollm2-135m", False),
-        ("tiny", "smollm2-135m", False),
-        ("x/y", "tiny", True),
-        (None, "tiny", False),  # the sentiment task's default: the shipped reward trunk
-        ("policy", "tiny", False),  # the tiny policy's own trunk, fully fine-tuned
+        ("sentiment-rm", "smollm2-135m", False, 3e-4),  # pretrained: small steps
+        ("tiny", "smollm2-135m", False, 3e-3),
+        ("x/y", "tiny", True, 1e-2),  # a lone head on a frozen trunk
+        (None, "tiny", False, 3e-4),  # the sentiment task's default: the shipped reward trunk
+        ("policy", "tiny", False, 3e-3),  # the tiny policy's own trunk, fully fine-tuned
     ],
 )
-def test_reward_backbone_choice(tmp_path, backbone, model, frozen):
+def test_reward_backbone_choice(tmp_path, backbone, model, frozen, learning_rate):
     from rlhf_gym.rewards.learned import default_sentiment_model_path
 
     config = RunConfig(output_dir=str(tmp_path), model=model, reward_backbone=backbone)
@@ -158,6 +158,7 @@ def test_reward_backbone_choice(tmp_path, backbone, model, frozen):
             backbone, backbone
         )
     assert pipeline._reward_config().freeze_trunk is frozen
+    assert pipeline._reward_config().learning_rate == learning_rate
 
 
 def test_reward_model_is_held_out_by_whole_prompts_and_compared_with_its_bound(finished_run):
