@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,14 @@ class Pipeline:
             for name in self.config.agents
         ]
         evaluate = fingerprint("evaluate")
+        reward = fingerprint(
+            "reward", trunk=self.reward_backbone, trainer=asdict(self._reward_config())
+        )
         return [
             Stage("sft", self._sft, (), fingerprint("sft")),
             Stage("preferences", self._preferences, ("sft",), fingerprint("preferences")),
-            Stage("reward", self._reward, ("preferences",), fingerprint("reward")),
+            # the resolved trainer settings too: a changed default must redo the stage
+            Stage("reward", self._reward, ("preferences",), reward),
             *agent_stages,
             Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), evaluate),
             Stage("report", self._report, ("evaluate",), evaluate),

@@ -102,3 +102,14 @@ def test_where_things_are_written_changes_no_stage(tmp_path):
 def test_bad_settings_are_refused_with_the_field_named(settings, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(model="tiny", **settings)
+
+
+def test_the_reward_stage_fingerprint_holds_the_resolved_trainer_settings(tmp_path):
+    """A default resolved at run time (here the learning rate for the shipped trunk) is in the
+    fingerprint, so changing the default redoes the stage instead of reusing a stale model."""
+    import json
+
+    fingerprint = json.loads(_fingerprints(RunConfig(output_dir=str(tmp_path)))["reward"])
+    assert fingerprint["reward_learning_rate"] is None
+    assert fingerprint["trainer"]["learning_rate"] == 3e-4
+    assert fingerprint["trunk"] == "sentiment-rm"
