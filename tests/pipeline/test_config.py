@@ -4,6 +4,7 @@ stages it changes."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -107,7 +108,6 @@ def test_bad_settings_are_refused_with_the_field_named(settings, message):
 def test_the_reward_stage_fingerprint_holds_the_resolved_trainer_settings(tmp_path):
     """A default resolved at run time (here the learning rate for the shipped trunk) is in the
     fingerprint, so changing the default redoes the stage instead of reusing a stale model."""
-    import json
 
     fingerprint = json.loads(_fingerprints(RunConfig(output_dir=str(tmp_path)))["reward"])
     assert fingerprint["reward_learning_rate"] is None
