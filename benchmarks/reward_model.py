@@ -109,14 +109,23 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
     trainer = RewardModelTrainer(backbone.model, config, train, test)
     trainer.train()
     seconds = time.perf_counter() - start
-    prompts, groups = data.groups("test", backbone.texts_per_prompt)
-    flat_prompts = [p for p, g in zip(prompts, groups, strict=True) for _ in g]
+    row = heldout_row(data, trainer.reward_model(), test, temperature, backbone.texts_per_prompt)
+    return {"backbone": backbone.name, "train_pairs": len(train), **row,
+            "train_seconds": seconds, "_trainer": trainer}  # fmt: skip
+
+
+def heldout_row(data: Data, model, test: list, temperature: float, cap: int | None) -> dict:
+    """A reward predictor on the held-out pairs: accuracy ± SE, the Bayes bound of the same
+    pairs, and its Spearman correlation with gold over the held-out completions."""
+    prompts = [p.prompt for p in test]
+    chosen = model(prompts, [p.chosen for p in test])
+    accuracy = float(np.mean(chosen > model(prompts, [p.rejected for p in test])))
+    test_prompts, groups = data.groups("test", cap)
+    flat_prompts = [p for p, g in zip(test_prompts, groups, strict=True) for _ in g]
     flat_texts = [c for g in groups for c in g]
-    scores = trainer.reward_model()(flat_prompts, flat_texts)
-    accuracy, bound = trainer.evaluate()["eval_accuracy"], bayes(data, test, temperature)
+    scores = model(flat_prompts, flat_texts)
+    bound = bayes(data, test, temperature)
     return {
-        "backbone": backbone.name,
-        "train_pairs": len(train),
         "heldout_pairs": len(test),
         "temperature": temperature,
         "heldout_accuracy": accuracy,
@@ -124,8 +133,6 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
         "bayes_optimal_accuracy": bound["accuracy"],
         "bayes_bound": bound,
         "spearman_heldout": float(spearmanr(scores, data.gold(flat_prompts, flat_texts)).statistic),
-        "train_seconds": seconds,
-        "_trainer": trainer,
     }
 
 
@@ -134,33 +141,8 @@ def shipped_row(data: Data, n_test: int, temperature: float = 0.1) -> dict:
     from rlhf_gym.rewards import make_reward_predictor
 
     test = data.pairs("test", n_test, temperature, None, seed=1)
-    model = make_reward_predictor("sentiment-rm")
-    prompts = [p.prompt for p in test]
-    chosen, rejected = (
-        model(prompts, [p.chosen for p in test]),
-        model(prompts, [p.rejected for p in test]),
-    )
-    accuracy = float(np.mean(chosen > rejected))
-    test_prompts, groups = data.groups("test", None)
-    flat_prompts = [p for p, g in zip(test_prompts, groups, strict=True) for _ in g]
-    flat_texts = [c for g in groups for c in g]
-    bound = bayes(data, test, temperature)
-    return {
-        "backbone": "shipped sentiment-rm",
-        "train_pairs": None,
-        "heldout_pairs": len(test),
-        "temperature": temperature,
-        "heldout_accuracy": accuracy,
-        "heldout_accuracy_standard_error": float(np.sqrt(accuracy * (1 - accuracy) / len(test))),
-        "bayes_optimal_accuracy": bound["accuracy"],
-        "bayes_bound": bound,
-        "spearman_heldout": float(
-            spearmanr(
-                model(flat_prompts, flat_texts), data.gold(flat_prompts, flat_texts)
-            ).statistic
-        ),
-        "train_seconds": None,
-    }
+    row = heldout_row(data, make_reward_predictor("sentiment-rm"), test, temperature, None)
+    return {"backbone": "shipped sentiment-rm", "train_pairs": None, **row, "train_seconds": None}
 
 
 def throughput(trainer: RewardModelTrainer, data: Data, repeats: int = 3, n: int = 256) -> float:
