@@ -7,18 +7,23 @@ A store is a directory of two append-only JSONL files:
 * ``labels.jsonl``: one ``{"id", "choice", "labeler", "time"}`` per line, ``choice`` being
   ``"a"``, ``"b"`` or ``"skip"``.
 
-Every label is appended with a single ``write`` on a file opened with ``O_APPEND``, so several
-labelers (processes) can share a store on a local disk; a crash loses at most the line being
-written. A comparison with any label is done, so a labeler resumes at the first one without.
-When a comparison has several labels, the latest wins.
+Every label is appended with a single ``write`` on a file opened with ``O_APPEND``, under an
+exclusive ``flock``, so several labelers (processes) can share a store on a local disk; a crash
+loses at most the line being written. Before appending, a tail cut by such a crash (bytes after
+the last newline) is moved to ``<file>.cut`` with a warning, so the next line never glues onto
+it. Reading skips a line that is not valid JSON with a warning naming it, and keeps the rest.
+A comparison with any label is done, so a labeler resumes at the first one without. When a
+comparison has several labels, the latest wins.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -101,11 +106,32 @@ def _append(path: Path, records: list[dict]) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # repair and append as one step among processes
+        _quarantine_cut_tail(fd, path)
         os.write(fd, data)
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock
+
+
+def _quarantine_cut_tail(fd: int, path: Path) -> None:
+    """Move the bytes after the last newline (a line cut by a crash) to ``<path>.cut``."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = size
+    while start > 0 and b"\n" not in os.pread(fd, 1, start - 1):
+        start -= 1
+    tail = os.pread(fd, size - start, start)
+    side = path.with_name(path.name + ".cut")
+    with open(side, "ab") as file:
+        file.write(tail + b"\n")
+    os.ftruncate(fd, start)
+    warnings.warn(
+        f"{path} ended in a line cut by a crash ({len(tail)} bytes); moved it to {side}",
+        stacklevel=3,
+    )
 
 
 def _read(path: Path) -> Iterator[dict]:
@@ -119,4 +145,6 @@ def _read(path: Path) -> Iterator[dict]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number} is not valid JSON: {err.msg}") from err
+                    warnings.warn(
+                        f"{path}:{number} is not valid JSON ({err.msg}); skipped", stacklevel=3
+                    )

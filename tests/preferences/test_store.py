@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from rlhf_gym.preferences import Comparison, PreferencePair, PreferenceStore, read_jsonl
@@ -58,3 +60,33 @@ def test_a_line_cut_by_a_crash_is_ignored(tmp_path):
         file.write('{"id": "')  # the crash
     assert store.labels() == {cid: "a"}
     assert len(store.pending()) == 1
+
+
+def test_a_label_after_a_crash_cut_line_is_not_glued_onto_it(tmp_path):
+    """The issue's repro: the last line cut short, then one more label."""
+    store = PreferenceStore(tmp_path)
+    store.add(COMPARISONS[:2])
+    first, second = list(store.comparisons())
+    store.record(first, "a")
+    store.record(second, "b")
+    with open(store.labels_path, "rb+") as file:  # `truncate -s -30`
+        file.truncate(store.labels_path.stat().st_size - 30)
+    with pytest.warns(UserWarning, match="cut by a crash"):
+        store.record(second, "a")
+    assert store.labels() == {first: "a", second: "a"}  # the complete line and the new one
+    lines = store.labels_path.read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line) for line in lines)
+    cut = (tmp_path / "labels.jsonl.cut").read_text()
+    assert cut.startswith('{"id": "' + second) and cut.endswith("\n")  # kept, not lost
+
+
+def test_a_bad_line_in_the_middle_is_skipped_with_its_line_number(tmp_path):
+    store = PreferenceStore(tmp_path)
+    store.add(COMPARISONS[:3])
+    ids = list(store.comparisons())
+    store.record(ids[0], "a")
+    with open(store.labels_path, "a") as file:
+        file.write("{not json}\n")
+    store.record(ids[1], "b")
+    with pytest.warns(UserWarning, match=r"labels\.jsonl:2 is not valid JSON"):
+        assert store.labels() == {ids[0]: "a", ids[1]: "b"}
