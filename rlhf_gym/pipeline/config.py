@@ -8,6 +8,7 @@ the stages it affects (:meth:`RunConfig.stage_settings`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,10 @@ class RunConfig:
             raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
 
     def _check_ranges(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{item.name} must be a finite number, got {value!r}")
         positive = [
             "max_new_tokens", "sft_epochs", "preference_prompts", "reward_epochs", "iterations",
             "dpo_epochs", "batch_size", "eval_samples_per_prompt", "sft_learning_rate",
@@ -201,6 +206,10 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if self.eval_prompts is not None and self.eval_prompts < 1:
+            raise ValueError(
+                f"eval_prompts must be positive (or unset for all), got {self.eval_prompts}"
+            )
         for name in ("kl_coef", "reward_center_coefficient", "vf_coef", "missing_eos_penalty"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

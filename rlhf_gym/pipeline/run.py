@@ -6,6 +6,7 @@ directory, so a rerun skips finished stages and ``--force STAGE`` redoes one and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -73,18 +74,25 @@ class Pipeline:
             for name in self.config.agents
         ]
         evaluate = fingerprint("evaluate")
+        # the labels file by content: a file rewritten in place must redo the stages it feeds
+        preferences = fingerprint("preferences", human_labels_sha256=self._human_labels_digest())
         reward = fingerprint(
             "reward", trunk=self.reward_backbone, trainer=asdict(self._reward_config())
         )
         return [
             Stage("sft", self._sft, (), fingerprint("sft")),
-            Stage("preferences", self._preferences, ("sft",), fingerprint("preferences")),
+            Stage("preferences", self._preferences, ("sft",), preferences),
             # the resolved trainer settings too: a changed default must redo the stage
             Stage("reward", self._reward, ("preferences",), reward),
             *agent_stages,
             Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), evaluate),
             Stage("report", self._report, ("evaluate",), evaluate),
         ]
+
+    def _human_labels_digest(self) -> str | None:
+        if self.config.human_labels is None:
+            return None
+        return hashlib.sha256(Path(self.config.human_labels).read_bytes()).hexdigest()
 
     # ------------------------------------------------------------------ loading outputs
     def _load(self, stage: str, loader: Callable[[Path], Any]) -> Any:

@@ -113,3 +113,28 @@ def test_the_reward_stage_fingerprint_holds_the_resolved_trainer_settings(tmp_pa
     assert fingerprint["reward_learning_rate"] is None
     assert fingerprint["trainer"]["learning_rate"] == 3e-4
     assert fingerprint["trunk"] == "sentiment-rm"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"kl_coef": float("inf")}, "kl_coef must be a finite number"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+        ({"eval_prompts": 0}, "eval_prompts must be positive"),
+        ({"eval_prompts": -5}, "eval_prompts must be positive"),
+    ],
+)
+def test_non_finite_settings_and_empty_evaluations_are_refused_up_front(settings, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(model="tiny", **settings)
+
+
+def test_rewritten_human_labels_change_the_preferences_fingerprint(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"prompt": "p", "chosen": "good", "rejected": "bad"}\n')
+    config = RunConfig(output_dir=str(tmp_path / "run"), model="tiny", human_labels=str(labels))
+    before = _fingerprints(config)
+    labels.write_text('{"prompt": "p", "chosen": "bad", "rejected": "good"}\n')  # same path
+    after = _fingerprints(config)
+    assert before["sft"] == after["sft"]
+    assert before["preferences"] != after["preferences"]
