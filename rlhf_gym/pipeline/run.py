@@ -284,6 +284,7 @@ class Pipeline:
 
         policy, tokenizer = self._starting_policy()
         result = train_agent(self, name, policy, tokenizer, out)
+        check_finite_weights(out / "policy", name)
         (out / "curve.json").write_text(json.dumps(result["curve"], indent=2), encoding="utf-8")
         return {key: value for key, value in result.items() if key != "curve"}
 
@@ -345,6 +346,19 @@ class Pipeline:
     def eval_prompts(self) -> list[str]:
         prompts = self.task.prompts("test")
         return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
+
+
+def check_finite_weights(directory: Path, agent: str) -> None:
+    """Refuse a diverged policy (a NaN or infinite weight): its stage must not be marked done."""
+    from safetensors.torch import load_file
+
+    for path in sorted(directory.glob("*.safetensors")):
+        bad = [name for name, tensor in load_file(path).items() if not tensor.isfinite().all()]
+        if bad:
+            raise StageError(
+                f"agent {agent!r} diverged: {len(bad)} weight tensors are not finite (first: "
+                f"{bad[0]}); lower --learning-rate or --kl-coef and rerun"
+            )
 
 
 def agent_stage(agent: str) -> str:

@@ -4,10 +4,13 @@ A stage runs in ``<out>/<name>.partial`` and is renamed to ``<out>/<name>`` with
 marker at the end, so an interrupted run leaves no half-written stage behind: the next run finds
 the ``.partial`` directory, says so, and redoes only that stage. A finished stage is skipped
 unless forced; a stage that runs (forced or not) makes every stage that depends on it run too.
+The marker records every output file's size and SHA-256; a finished stage whose files no longer
+match (cut, deleted, rewritten) is refused with the command that redoes it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -89,12 +92,19 @@ class StageRunner:
     def _is_done(self, stage: Stage) -> bool:
         if not self.path(stage.name).exists():
             return False
-        recorded = self._marker(stage.name).get("fingerprint")
+        marker = self._marker(stage.name)
+        recorded = marker.get("fingerprint")
         if recorded != stage.fingerprint:
             raise StageError(
                 f"stage {stage.name!r} in {self.path(stage.name)} was made with other settings "
                 f"({recorded!r}, now {stage.fingerprint!r}); rerun with --force {stage.name} "
                 "to redo it, or choose another output directory"
+            )
+        changed = _changed_files(self.path(stage.name), marker.get("files"))
+        if changed:
+            raise StageError(
+                f"the output of stage {stage.name!r} in {self.path(stage.name)} changed since "
+                f"it finished ({', '.join(changed)}); rerun with --force {stage.name} to redo it"
             )
         return True
 
@@ -126,7 +136,39 @@ class StageRunner:
             "fingerprint": stage.fingerprint,
             "seconds": seconds,
             "summary": summary,
+            "files": _manifest(staging),
         }
         (staging / DONE_FILE).write_text(json.dumps(marker, indent=2), encoding="utf-8")
         staging.rename(self.path(stage.name))
         self.log(f"{header}: finished in {seconds:.1f} s")
+
+
+def _manifest(directory: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file under ``directory`` (the marker itself excluded)."""
+    return {
+        str(path.relative_to(directory)): {"size": path.stat().st_size, "sha256": _sha256(path)}
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != DONE_FILE
+    }
+
+
+def _changed_files(directory: Path, recorded: dict[str, dict[str, Any]] | None) -> list[str]:
+    """Recorded files that are missing, or whose size or content differs."""
+    if recorded is None:  # a marker written before manifests existed: nothing to check
+        return []
+    changed = []
+    for name, expected in recorded.items():
+        path = directory / name
+        if not path.is_file():
+            changed.append(f"{name} is missing")
+        elif path.stat().st_size != expected["size"] or _sha256(path) != expected["sha256"]:
+            changed.append(f"{name} differs")
+    return changed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

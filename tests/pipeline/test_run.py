@@ -5,6 +5,7 @@ import shutil
 
 import matplotlib.image
 import pytest
+import torch
 from scipy.stats import spearmanr
 
 from rlhf_gym.cli import main
@@ -187,3 +188,16 @@ def test_every_agent_trains_the_same_parameters(tmp_path):
     top_layer = sum(p.numel() for p in load_model("tiny").model.layers[1].parameters())
     assert set(counts.values()) == {top_layer + 64}, counts  # + the final norm's 64 weights
     assert f"token-ppo {counts['token-ppo']:,}" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_a_policy_with_non_finite_weights_is_refused(tmp_path):
+    from rlhf_gym.pipeline.run import check_finite_weights
+
+    model = load_model("tiny")
+    model.save_pretrained(tmp_path / "fine")
+    check_finite_weights(tmp_path / "fine", "token-ppo")  # no error
+    with torch.no_grad():
+        model.model.norm.weight[3] = float("nan")
+    model.save_pretrained(tmp_path / "diverged")
+    with pytest.raises(StageError, match=r"agent 'token-ppo' diverged: 1 weight tensors.*norm"):
+        check_finite_weights(tmp_path / "diverged", "token-ppo")

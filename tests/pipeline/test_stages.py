@@ -89,3 +89,21 @@ def test_bad_arguments(tmp_path):
         StageRunner(tmp_path, make_stages([]), log=lambda _: None).run(force=["zzz"])
     with pytest.raises(ValueError, match="not earlier stages"):
         StageRunner(tmp_path, [Stage("x", lambda d: {}, depends_on=("y",))])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda path: path.write_text(""), "out.txt differs"),  # cut to nothing
+        (lambda path: path.write_text("x"), "out.txt differs"),  # same size, other content
+        (lambda path: path.unlink(), "out.txt is missing"),
+    ],
+)
+def test_a_finished_stage_whose_output_changed_is_refused(tmp_path, damage, message):
+    calls = []
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    damage(tmp_path / "a" / "out.txt")
+    with pytest.raises(StageError, match=rf"stage 'a'.*{message}.*--force a"):
+        StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run(force=("a",))
+    assert (tmp_path / "a" / "out.txt").read_text() == "a"
