@@ -10,16 +10,21 @@ match (cut, deleted, rewritten) is refused with the command that redoes it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DONE_FILE = "DONE.json"
+LOCK_FILE = ".lock"
+"""Held (``flock``) by the run that owns the output directory; it holds that process's pid."""
 
 
 class StageError(RuntimeError):
@@ -74,6 +79,10 @@ class StageRunner:
                 f"unknown stage(s) {unknown}; stages are {[s.name for s in self.stages]}"
             )
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(self.output_dir / LOCK_FILE):
+            return self._run_unlocked(force)
+
+    def _run_unlocked(self, force: Sequence[str]) -> dict[str, dict[str, Any]]:
         redo = dependents(self.stages, set(force))
         for name in [s.name for s in self.stages if s.name in redo]:
             shutil.rmtree(self.path(name), ignore_errors=True)
@@ -172,3 +181,24 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """One run per output directory: a second one stops, naming the process that holds it.
+    (The kernel drops an ``flock`` when its process dies, so a killed run leaves no stale lock.)"""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise StageError(
+                f"another run (pid {holder}) is using {path.parent}; wait for it to finish or "
+                "choose another output directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -1,4 +1,6 @@
+import fcntl
 import json
+import os
 import shutil
 
 import pytest
@@ -107,3 +109,19 @@ def test_a_finished_stage_whose_output_changed_is_refused(tmp_path, damage, mess
         StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
     StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run(force=("a",))
     assert (tmp_path / "a" / "out.txt").read_text() == "a"
+
+
+def test_a_second_run_on_the_same_directory_is_refused_naming_the_holder(tmp_path):
+    holder = os.open(tmp_path / ".lock", os.O_RDWR | os.O_CREAT)
+    os.write(holder, b"4242")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another run owns the directory
+    calls = []
+    try:
+        with pytest.raises(StageError, match=r"another run \(pid 4242\) is using"):
+            StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()
+        assert calls == []  # nothing ran, nothing was deleted
+    finally:
+        os.close(holder)
+    StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()  # released: it runs
+    assert calls == ["a", "b", "c", "d"]
+    assert (tmp_path / ".lock").read_text() == str(os.getpid())
