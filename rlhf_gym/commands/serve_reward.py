@@ -15,7 +15,9 @@ from rlhf_gym.rewards.base import RewardPredictor, check_scores, make_reward_pre
 
 def build_app(predictor: RewardPredictor) -> Any:
     """A FastAPI app serving ``predictor`` on the JSON protocol."""
-    from fastapi import FastAPI, HTTPException
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel
 
     class ScoreRequest(BaseModel):
@@ -26,6 +28,16 @@ def build_app(predictor: RewardPredictor) -> Any:
         rewards: list[float]
 
     app = FastAPI(title="rlhf-gym reward predictor")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending input, which cannot be written back as JSON
+        # when it is NaN or Infinity (a 500); the location and the reason are what a client needs
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in error.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/health")
     def health() -> dict[str, str]:

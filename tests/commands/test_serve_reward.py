@@ -33,6 +33,21 @@ def test_bad_requests_get_422(payload):
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"prompts": NaN, "completions": ["a"]}',
+        '{"prompts": ["p"], "completions": [Infinity]}',
+        '{"prompts": ["p"], "completions": [-Infinity, NaN]}',
+    ],
+)
+def test_non_finite_literals_in_a_body_get_422_not_500(body):
+    client = TestClient(build_app(length), raise_server_exceptions=False)
+    response = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
+
+
 def test_a_failing_predictor_gives_500_with_the_reason():
     def broken(prompts, completions):
         return [float("nan")] * len(prompts)
