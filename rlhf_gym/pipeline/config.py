@@ -176,6 +176,7 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
+        self._check_types()
         get_task(self.task)  # an unknown task fails here, with the list of known ones
         unknown = [name for name in self.agents if name not in AGENTS]
         if unknown or not self.agents:
@@ -188,6 +189,18 @@ class RunConfig:
             )
         if self.human_labels is not None and not Path(self.human_labels).is_file():
             raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
+
+    def _check_types(self) -> None:
+        """Each value of the field's annotated type (a JSON config can hold ``"16"`` or null)."""
+        kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+        for item in fields(self):
+            value, names = getattr(self, item.name), str(item.type).split(" | ")
+            if value is None and "None" in names:
+                continue
+            allowed = tuple(t for n in names if n != "None" for t in kinds[n])
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                expected = " or ".join(n if n != "None" else "null" for n in names)
+                raise ValueError(f"{item.name} must be {expected}, got {value!r}")
 
     def _check_ranges(self) -> None:
         for item in fields(self):
@@ -206,6 +219,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be positive (or unset), got {self.threads}")
         if self.eval_prompts is not None and self.eval_prompts < 1:
             raise ValueError(
                 f"eval_prompts must be positive (or unset for all), got {self.eval_prompts}"

@@ -138,3 +138,24 @@ def test_rewritten_human_labels_change_the_preferences_fingerprint(tmp_path):
     after = _fingerprints(config)
     assert before["sft"] == after["sft"]
     assert before["preferences"] != after["preferences"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"batch_size": "16"}, "batch_size must be int, got '16'"),
+        ({"kl_coef": None}, "kl_coef must be float, got None"),
+        ({"iterations": True}, "iterations must be int, got True"),
+        ({"learning_rate": "fast"}, "learning_rate must be float or null"),
+        ({"threads": -1}, "threads must be positive"),
+    ],
+)
+def test_wrong_types_from_a_config_file_get_a_one_line_error(tmp_path, settings, message):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"model": "tiny", **settings}))
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_file(path)
+
+
+def test_an_int_is_accepted_where_a_float_is_expected():
+    assert RunConfig(model="tiny", kl_coef=1).kl_coef == 1
