@@ -1,3 +1,4 @@
+import asyncio
 import socket
 import threading
 import time
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from rlhf_gym.commands.serve_reward import build_app
 from rlhf_gym.rewards import RemoteRewardError, RemoteRewardPredictor, make_reward_predictor
@@ -63,6 +64,17 @@ def misbehaving_server():
     def slow():
         time.sleep(1.0)
         return {"rewards": [0.0]}
+
+    @app.post("/trickle")
+    async def trickle():
+        async def one_byte_at_a_time():
+            yield b'{"rewards": [0.0'
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                yield b" "
+            yield b"]}"
+
+        return StreamingResponse(one_byte_at_a_time(), media_type="application/json")
 
     @app.post("/text")
     def text():
@@ -122,6 +134,15 @@ def test_slow_server_times_out(misbehaving_server):
     with pytest.raises(RemoteRewardError, match=r"timed out after 0.2s"):
         remote(["p"], ["a"])
     assert time.monotonic() - start < 0.9
+
+
+def test_a_trickling_server_cannot_stretch_the_deadline(misbehaving_server):
+    """Each byte arrives well within httpx's per-read timeout; the whole body takes 5 s."""
+    remote = RemoteRewardPredictor(misbehaving_server.url("/trickle"), timeout=1.0, retries=2)
+    start = time.monotonic()
+    with pytest.raises(RemoteRewardError, match=r"timed out after 1s \(1 attempts\)"):
+        remote(["p"], ["a"])
+    assert time.monotonic() - start < 1.6  # not 3 x 5 s
 
 
 @pytest.mark.parametrize(
