@@ -2,19 +2,45 @@
 
 ``POST /score`` takes ``{"prompts": [...], "completions": [...]}`` and answers
 ``{"rewards": [...]}``; ``GET /health`` says which predictor is served. It binds to 127.0.0.1
-unless told otherwise: a reward model is rarely meant for the whole network.
+unless told otherwise: a reward model is rarely meant for the whole network, and bound beyond
+loopback it requires ``Authorization: Bearer <token>`` (``--token``, or one generated and
+printed). Requests are bounded (:class:`ServeLimits`: body bytes -> 413, texts per request and
+characters per text -> 422, concurrent scoring calls), so one client cannot exhaust the server.
 """
 
 import argparse
+import hmac
+import secrets
+import socket
 import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlhf_gym.rewards.base import RewardPredictor, check_scores, make_reward_predictor
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-def build_app(predictor: RewardPredictor) -> Any:
-    """A FastAPI app serving ``predictor`` on the JSON protocol."""
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask of the server."""
+
+    max_body_bytes: int = 4_000_000
+    max_texts: int = 1024
+    """Completions per request."""
+    max_text_chars: int = 20_000
+    """Characters per prompt or completion."""
+    max_concurrent: int = 2
+    """Scoring calls running at once; more requests wait their turn."""
+
+
+def build_app(
+    predictor: RewardPredictor, limits: ServeLimits | None = None, token: str | None = None
+) -> Any:
+    """A FastAPI app serving ``predictor`` on the JSON protocol, within ``limits``; with a
+    ``token``, every request but ``/health`` must carry ``Authorization: Bearer <token>``."""
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -27,7 +53,23 @@ def build_app(predictor: RewardPredictor) -> Any:
     class ScoreResponse(BaseModel):
         rewards: list[float]
 
+    limits = limits or ServeLimits()
+    scoring = threading.Semaphore(limits.max_concurrent)
     app = FastAPI(title="rlhf-gym reward predictor")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        if token is not None and request.url.path != "/health":
+            given = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "a valid bearer token is required"}, 401)
+        size = request.headers.get("content-length")
+        if size is None and request.method == "POST":  # a chunked body could be unbounded
+            return JSONResponse({"detail": "a Content-Length header is required"}, 411)
+        if size is not None and (not size.isdigit() or int(size) > limits.max_body_bytes):
+            detail = f"the body may have at most {limits.max_body_bytes} bytes, got {size}"
+            return JSONResponse({"detail": detail}, 413)
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -49,8 +91,19 @@ def build_app(predictor: RewardPredictor) -> Any:
             raise HTTPException(
                 422, f"{len(request.prompts)} prompts but {len(request.completions)} completions"
             )
+        if len(request.prompts) > limits.max_texts:
+            raise HTTPException(
+                422,
+                f"at most {limits.max_texts} completions per request, got {len(request.prompts)}",
+            )
+        longest = max(map(len, [*request.prompts, *request.completions]), default=0)
+        if longest > limits.max_text_chars:
+            raise HTTPException(
+                422, f"a text has {longest} characters; at most {limits.max_text_chars} allowed"
+            )
         try:
-            raw = predictor(request.prompts, request.completions)
+            with scoring:
+                raw = predictor(request.prompts, request.completions)
             rewards = check_scores(raw, len(request.prompts), predictor)
         except Exception as err:  # the client gets the reason, the server keeps serving
             raise HTTPException(500, f"{type(err).__name__}: {err}") from err
@@ -89,13 +142,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="bearer token clients must send; required beyond loopback (default there: one "
+        "generated and printed)",
+    )
+    defaults = ServeLimits()
+    parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes)
+    parser.add_argument("--max-texts", type=int, default=defaults.max_texts)
+    parser.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars)
+    parser.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    predictor = load_predictor(args.predictor or ["sentiment-rm"], args.reduce)
+    limits = ServeLimits(
+        args.max_body_bytes, args.max_texts, args.max_text_chars, args.max_concurrent
+    )
+    if min(vars(limits).values()) < 1 or not 0 <= args.port <= 65535:
+        print(
+            f"rlhf-gym serve-reward: error: bad port or limits: {args.port}, {limits}",
+            file=sys.stderr,
+        )
+        return 2
+    token = args.token
+    if token is None and args.host not in LOOPBACK:
+        token = secrets.token_urlsafe(24)
+        print(f"access token (send 'Authorization: Bearer <token>'): {token}", file=sys.stderr)
+    try:
+        predictor = load_predictor(args.predictor or ["sentiment-rm"], args.reduce)
+        sock = socket.create_server((args.host, args.port))  # bound before "serving" is printed
+    except (ValueError, OSError) as err:
+        print(f"rlhf-gym serve-reward: error: {err}", file=sys.stderr)
+        return 2
     print(f"serving {predictor!r} on http://{args.host}:{args.port}/score", file=sys.stderr)
-    uvicorn.run(build_app(predictor), host=args.host, port=args.port, log_level="warning")
+    config = uvicorn.Config(build_app(predictor, limits, token), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

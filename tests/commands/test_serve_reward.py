@@ -1,9 +1,11 @@
+import socket
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from rlhf_gym.cli import build_parser
-from rlhf_gym.commands.serve_reward import build_app, load_predictor
+from rlhf_gym.commands.serve_reward import ServeLimits, build_app, load_predictor, run
 from rlhf_gym.rewards import EnsemblePredictor, LengthTarget
 
 
@@ -73,3 +75,44 @@ def test_predictor_specs_names_directories_and_ensembles(tmp_path):
 def test_binds_to_loopback_by_default():
     args = build_parser().parse_args(["serve-reward"])
     assert args.host == "127.0.0.1"
+
+
+def test_beyond_loopback_a_bearer_token_is_required():
+    client = TestClient(build_app(length, token="s3cret"))
+    body = {"prompts": ["p"], "completions": ["ab"]}
+    assert client.post("/score", json=body).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/score", json=body, headers=wrong).status_code == 401
+    right = {"Authorization": "Bearer s3cret"}
+    assert client.post("/score", json=body, headers=right).json() == {"rewards": [2.0]}
+    assert client.get("/health").status_code == 200  # a liveness probe needs no secret
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"prompts": ["p"] * 3, "completions": ["a"] * 3}, 422, "at most 2 completions"),
+        ({"prompts": ["p"], "completions": ["x" * 11]}, 422, "11 characters; at most 10"),
+        ({"prompts": ["p"], "completions": ["x" * 9]}, 200, None),
+        ({"prompts": ["p" * 10] * 2, "completions": ["x" * 10] * 2}, 413, "at most 60 bytes"),
+    ],
+)
+def test_requests_are_bounded(body, status, message):
+    limits = ServeLimits(max_body_bytes=60, max_texts=2, max_text_chars=10)
+    response = TestClient(build_app(length, limits)).post("/score", json=body)
+    assert response.status_code == status
+    if message:
+        assert message in response.json()["detail"]
+
+
+def test_a_port_that_cannot_be_bound_is_a_one_line_error(capsys):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        args = build_parser().parse_args(
+            ["serve-reward", "--predictor", "length", "--port", str(port)]
+        )
+        assert run(args) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "serving" not in err  # nothing claims to serve before binding
+    args = build_parser().parse_args(["serve-reward", "--port", "99999"])
+    assert run(args) == 2
