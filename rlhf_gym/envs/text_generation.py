@@ -294,11 +294,18 @@ class TextGenerationEnv(gym.Env[Observation, int]):
 
 
 def check_prompt(prompt: Any) -> None:
-    """Raise unless ``prompt`` is a string with some non-whitespace text."""
+    """Raise unless ``prompt`` is a string with some non-whitespace text that a tokenizer can
+    encode (no lone surrogate, which UTF-8 cannot represent)."""
     if not isinstance(prompt, str):
         raise TypeError(f"a prompt must be a str, got {type(prompt).__name__}")
     if not prompt.strip():
         raise ValueError(f"prompt {prompt!r} is empty; prompts must contain text")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"prompt {prompt!r} is not valid Unicode text ({err.reason} at position {err.start})"
+        ) from None
 
 
 def _as_token(action: Any, vocab_size: int) -> int:

@@ -126,6 +126,15 @@ def test_reset_mask_with_prompts_gives_one_prompt_per_selected_env(make_vec_env)
     assert infos["_prompt"].tolist() == [True, False, True]
 
 
+def test_an_unencodable_prompt_fails_before_any_sub_env_resets(make_vec_env):
+    vec = make_vec_env(2, render_mode="ansi")
+    vec.reset(options={"prompts": ["Alpha", "Beta"]})
+    before = [env.render() for env in vec.envs]
+    with pytest.raises(ValueError, match="not valid Unicode text"):
+        vec.reset(options={"prompts": ["Gamma", "lone \ud800 surrogate"]})
+    assert [env.render() for env in vec.envs] == before  # sub-env 0 was not reset either
+
+
 def test_sub_envs_share_tokenizer_and_predictor(make_vec_env, tiny_tokenizer, predictor):
     vec = make_vec_env(3)
     assert all(env.tokenizer is tiny_tokenizer for env in vec.envs)
