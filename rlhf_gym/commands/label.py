@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from rlhf_gym.preferences import PreferenceStore
@@ -95,6 +96,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (ValueError, OSError) as err:  # bad paths, an unknown model or task: one line
+        print(f"rlhf-gym label: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if Path(args.store).exists() and not Path(args.store).is_dir():
+        raise ValueError(f"--store {args.store} is a file; a store is a directory")
+    if args.export and Path(args.export).is_dir():
+        raise ValueError(f"--export {args.export} is a directory; give the path of a file")
     store = PreferenceStore(args.store)
     if args.export:
         print(f"wrote {store.export_jsonl(args.export)} pairs to {args.export}")

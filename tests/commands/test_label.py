@@ -56,3 +56,17 @@ def test_collect_queues_policy_samples_then_labels_from_stdin(tmp_path, monkeypa
     assert len(store.comparisons()) == 2  # one pair per prompt
     assert len(store.pairs()) == 1 and len(store.pending()) == 1
     assert "queued 2 new comparisons" in capsys.readouterr().out
+
+
+def test_bad_paths_and_models_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    assert main(["label", "--store", str(tmp_path / "afile")]) == 2
+    assert "is a file; a store is a directory" in capsys.readouterr().err
+    store = str(tmp_path / "store")
+    assert main(["label", "--store", store, "--export", str(tmp_path / "adir")]) == 2
+    assert "is a directory; give the path of a file" in capsys.readouterr().err
+    missing = str(tmp_path / "no-such-model")
+    assert main(["label", "--store", store, "--collect", "1", "--model", missing]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlhf-gym label: error:") and "Traceback" not in err
