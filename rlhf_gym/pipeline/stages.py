@@ -121,8 +121,8 @@ class StageRunner:
         marker = self.path(name) / DONE_FILE
         try:
             content = json.loads(marker.read_text(encoding="utf-8"))
-            if "summary" not in content:
-                raise KeyError("summary")
+            if not isinstance(content, dict) or not isinstance(content.get("summary"), dict):
+                raise TypeError("the marker needs a JSON object with a 'summary' object")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise StageError(
                 f"the output of stage {name!r} in {self.path(name)} is corrupt or incomplete "

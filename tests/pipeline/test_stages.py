@@ -71,8 +71,12 @@ def test_a_stage_that_runs_makes_its_dependents_run(tmp_path):
 def test_corrupt_output_gets_a_clear_message(tmp_path):
     StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
     (tmp_path / "b" / DONE_FILE).write_text("{not json")
-    with pytest.raises(StageError, match=r"stage 'b'.*corrupt.*--force b"):
+    with pytest.raises(StageError, match=r"stage 'b'.*is corrupt or incomplete.*--force b"):
         StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
+    for valid_json_but_wrong in ("[1, 2]", '{"summary": 5}', '{"stage": "b"}'):
+        (tmp_path / "b" / DONE_FILE).write_text(valid_json_but_wrong)
+        with pytest.raises(StageError, match=r"stage 'b'.*is corrupt or incomplete.*--force b"):
+            StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
     (tmp_path / "b" / DONE_FILE).unlink()
     with pytest.raises(StageError, match="--force b"):
         StageRunner(tmp_path, make_stages([]), log=lambda _: None).run()
