@@ -21,7 +21,6 @@ import torch
 from rlhf_gym.models import PRESETS, load_model, load_tokenizer
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner
-from rlhf_gym.rewards import make_reward_predictor
 from rlhf_gym.seeding import derived_seed, numpy_rng
 from rlhf_gym.tasks import Task, get_task
 
@@ -220,13 +219,13 @@ class Pipeline:
         """The simulated labels' Bayes bound on exactly these pairs (None for human labels)."""
         if self.config.human_labels is not None:
             return None
-        from rlhf_gym.preferences.simulated import bayes_bound
+        from rlhf_gym.preferences.collection import Comparison
+        from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_bound
 
-        gold = make_reward_predictor(self.task.gold_reward)
-        prompts = [p.prompt for p in pairs]
-        chosen = gold(prompts, [p.chosen for p in pairs])
-        rejected = gold(prompts, [p.rejected for p in pairs])
-        return bayes_bound(chosen, rejected, self.config.label_temperature).as_dict()
+        temperature = self.config.label_temperature
+        labeler = SimulatedLabeler(self.task.gold_reward, temperature)  # scores one batch
+        comparisons = [Comparison(p.prompt, p.chosen, p.rejected) for p in pairs]
+        return bayes_bound(*labeler.gold_scores(comparisons), temperature).as_dict()
 
     @property
     def reward_backbone(self) -> str:
