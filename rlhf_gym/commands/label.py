@@ -2,13 +2,18 @@
 
 It shows a prompt and responses A and B and reads ``a`` / ``b`` / ``s`` (skip) / ``q`` (quit).
 Labels go to a :class:`~rlhf_gym.preferences.PreferenceStore`, so a later session resumes at
-the first unlabeled comparison and a web page can share the same store.
+the first unlabeled comparison and a web page can share the same store. Each comparison is
+leased before it is shown, so people labeling one store at once never see the same one, and
+text is shown with control characters escaped, so a completion cannot move the cursor, clear
+the screen or reorder what is displayed.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
+import uuid
 from pathlib import Path
 from typing import TextIO
 
@@ -22,27 +27,49 @@ def label_loop(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     labeler: str = "human",
+    lease_seconds: float = 600.0,
 ) -> int:
     """Ask about each pending comparison until done, ``q`` or end of input; return labels made.
 
     ``stdin`` / ``stdout`` default to the process's streams (tests pass their own).
     """
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
-    pending = store.pending()
-    total = len(store.comparisons())
+    holder = f"{labeler}:{uuid.uuid4().hex[:12]}"  # this session, among others of one labeler
     made = 0
-    for position, (cid, comparison) in enumerate(pending, start=total - len(pending) + 1):
+    while (leased := store.lease(holder, lease_seconds)) is not None:
+        cid, comparison = leased
+        total = len(store.comparisons())
+        position = total - len(store.pending()) + 1
         stdout.write(
-            f"\n[{position}/{total}] prompt: {comparison.prompt}\n"
-            f"  A: {comparison.a}\n  B: {comparison.b}\n"
+            f"\n[{position}/{total}] prompt: {displayable(comparison.prompt)}\n"
+            f"  A: {displayable(comparison.a)}\n  B: {displayable(comparison.b)}\n"
         )
         key = _ask(stdin, stdout)
         if key is None:
+            store.release(cid, holder)
             break
         store.record(cid, KEYS[key], labeler)
         made += 1
     stdout.write(f"{made} labels recorded; {len(store.pending())} comparisons left\n")
     return made
+
+
+def displayable(text: str) -> str:
+    """``text`` with control and format characters (escape sequences, bidi overrides, line and
+    paragraph separators) written as escapes; a newline stays, indented under its label."""
+    return "".join(
+        "\n     " if char == "\n" else _escaped(char) if _is_control(char) else char
+        for char in text
+    )
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _ask(stdin: TextIO, stdout: TextIO) -> str | None:
@@ -81,6 +108,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--store", default="preferences", help="preference store directory")
     parser.add_argument("--labeler", default="human", help="name recorded with each label")
     parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=600.0,
+        help="how long a shown comparison stays reserved for this session (others skip it)",
+    )
+    parser.add_argument(
         "--collect",
         type=int,
         default=0,
@@ -117,5 +150,5 @@ def _run(args: argparse.Namespace) -> int:
     if not store.pending():
         print(f"nothing to label in {store.directory}; queue comparisons with --collect N")
         return 0
-    label_loop(store, labeler=args.labeler)
+    label_loop(store, labeler=args.labeler, lease_seconds=args.lease_seconds)
     return 0

@@ -3,6 +3,7 @@
 from rlhf_gym.models.freezing import freeze_lower_layers, trainable_parameter_count
 from rlhf_gym.models.loading import (
     decoder_layers,
+    layer_count,
     load_model,
     load_model_and_tokenizer,
     load_tokenizer,
@@ -16,6 +17,7 @@ __all__ = [
     "build_preset_model",
     "decoder_layers",
     "freeze_lower_layers",
+    "layer_count",
     "load_model",
     "load_model_and_tokenizer",
     "load_tokenizer",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from rlhf_gym.models import smollm2
@@ -37,6 +37,17 @@ def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
 def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
     """The id that pads batches: the pad token, else EOS, else 0 (masks tell padding apart)."""
     return next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
+
+
+def layer_count(name: str) -> int:
+    """The number of decoder layers of ``name``, read from its config (no weights loaded)."""
+    if name in PRESETS:
+        return PRESETS[name].num_layers
+    try:
+        config = AutoConfig.from_pretrained(_pretrained_source(name))
+    except (OSError, ValueError) as err:
+        raise OSError(_not_found_message(name, err)) from err
+    return config.get_text_config().num_hidden_layers
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:

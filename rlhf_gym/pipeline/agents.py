@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.models import trainable_parameter_count
+from rlhf_gym.models import layer_count, trainable_parameter_count
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.rewards import make_reward_predictor
 from rlhf_gym.seeding import derived_seed
 
 if TYPE_CHECKING:
+    from agents.token_ppo.config import TokenPPOConfig
     from rlhf_gym.pipeline.run import Pipeline
+    from rlhf_gym.training.dpo_config import DPOConfig
 
 
 def train_agent(
@@ -40,37 +42,37 @@ def train_agent(
     return trainers[agent](pipeline, policy, tokenizer, out)
 
 
-def default_learning_rate(policy: PreTrainedModel) -> float:
-    """Small models from scratch take larger steps than a pretrained 100M+ model (whose lower
-    layers are frozen by default, so the top layers can take 2e-4)."""
-    return 1e-3 if policy.num_parameters() < 5_000_000 else 2e-4
+def rl_learning_rate(c: RunConfig, policy: PreTrainedModel) -> float:
+    """``learning_rate``, else by size: small models from scratch take larger steps than a
+    pretrained 100M+ model (whose lower layers are frozen by default, so the top layers can
+    take 2e-4)."""
+    return c.learning_rate or (1e-3 if policy.num_parameters() < 5_000_000 else 2e-4)
 
 
-def dpo_learning_rate(pipeline: Pipeline, policy: PreTrainedModel) -> float:
+def dpo_learning_rate(c: RunConfig, rl_learning_rate: float) -> float:
     """DPO's steps move the log-ratio of whole sequences directly and compound over every pair,
     so a tenth of the RL step keeps its KL in the RL agents' range."""
-    return pipeline.config.dpo_learning_rate or default_learning_rate(policy) / 10
+    return c.dpo_learning_rate or rl_learning_rate / 10
 
 
-def default_frozen_layers(pipeline: Pipeline, policy: PreTrainedModel) -> int:
-    if pipeline.config.freeze_layers is not None:
-        return pipeline.config.freeze_layers
-    return 0 if pipeline.config.is_preset else max(policy.config.num_hidden_layers - 4, 0)
+def frozen_layers(c: RunConfig, num_layers: int) -> int:
+    """``freeze_layers``, else none for a preset and all but the top four for a larger model."""
+    if c.freeze_layers is not None:
+        return c.freeze_layers
+    return 0 if c.is_preset else max(num_layers - 4, 0)
 
 
-def _token_ppo(
-    pipeline: Pipeline, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
-) -> dict[str, Any]:
+def token_ppo_config(
+    c: RunConfig, learning_rate: float, freeze_layers: int, output_dir: str | Path
+) -> TokenPPOConfig:
     from agents.token_ppo.config import TokenPPOConfig
-    from agents.token_ppo.trainer import TokenPPO
 
-    c = pipeline.config
-    config = TokenPPOConfig(
+    return TokenPPOConfig(
         total_episodes=c.iterations * c.batch_size,
         batch_size=c.batch_size,
-        learning_rate=c.learning_rate or default_learning_rate(policy),
+        learning_rate=learning_rate,
         kl_coef=c.kl_coef,
-        freeze_layers=default_frozen_layers(pipeline, policy),
+        freeze_layers=freeze_layers,
         temperature=c.temperature,
         missing_eos_penalty=c.missing_eos_penalty,
         ppo_epochs=c.ppo_epochs,
@@ -78,7 +80,56 @@ def _token_ppo(
         lam=c.lam,
         vf_coef=c.vf_coef,
         seed=derived_seed(c.seed, "agent"),
-        output_dir=str(out / "token_ppo"),
+        output_dir=str(output_dir),
+    )
+
+
+def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOConfig:
+    from rlhf_gym.training.dpo_config import DPOConfig
+
+    return DPOConfig(
+        beta=c.dpo_beta,
+        learning_rate=learning_rate,
+        num_epochs=1,  # one epoch per curve point
+        batch_size=c.batch_size,
+        freeze_layers=freeze_layers,
+        seed=derived_seed(c.seed, "agent"),
+    )
+
+
+def check_agent_settings(c: RunConfig) -> None:
+    """Build every agent's own config before the first stage runs, so that a bad combination
+    (a batch that ``num_minibatches`` does not divide, more frozen layers than the model has)
+    fails at once instead of after the earlier stages. The learning rate's default depends on
+    the policy's size and is positive either way, so a stand-in takes its place here."""
+    num_layers = layer_count(c.model)
+    freeze = frozen_layers(c, num_layers)
+    if freeze > num_layers:
+        raise ValueError(f"freeze_layers={freeze} exceeds the {num_layers} layers of {c.model!r}")
+    learning_rate = c.learning_rate or 1e-3
+    for agent in c.agents:
+        if agent == "token-ppo":
+            token_ppo_config(c, learning_rate, freeze, output_dir=".")
+        elif agent == "dpo":
+            dpo_config(c, dpo_learning_rate(c, learning_rate), freeze)
+        elif c.batch_size * c.max_new_tokens // c.num_minibatches < 2:
+            raise ValueError(
+                f"num_minibatches={c.num_minibatches} leaves SB3 minibatches of fewer than 2 of "
+                f"the {c.batch_size * c.max_new_tokens} tokens of a rollout"
+            )
+
+
+def _token_ppo(
+    pipeline: Pipeline, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
+) -> dict[str, Any]:
+    from agents.token_ppo.trainer import TokenPPO
+
+    c = pipeline.config
+    config = token_ppo_config(
+        c,
+        rl_learning_rate(c, policy),
+        frozen_layers(c, policy.config.num_hidden_layers),
+        out / "token_ppo",
     )
     env_kwargs = {
         "task": pipeline.task.name,
@@ -111,20 +162,13 @@ def _dpo(
     pipeline: Pipeline, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path
 ) -> dict[str, Any]:
     from rlhf_gym.evaluation import evaluate_policy
-    from rlhf_gym.training.dpo_config import DPOConfig
     from rlhf_gym.training.dpo_trainer import DPOTrainer
 
     c = pipeline.config
     reference = copy.deepcopy(policy).requires_grad_(False)
     trained = copy.deepcopy(policy)
-    config = DPOConfig(
-        beta=c.dpo_beta,
-        learning_rate=dpo_learning_rate(pipeline, policy),
-        num_epochs=1,  # one epoch per curve point
-        batch_size=c.batch_size,
-        freeze_layers=default_frozen_layers(pipeline, policy),
-        seed=derived_seed(c.seed, "agent"),
-    )
+    learning_rate = dpo_learning_rate(c, rl_learning_rate(c, policy))
+    config = dpo_config(c, learning_rate, frozen_layers(c, policy.config.num_hidden_layers))
     trainer = DPOTrainer(trained, reference, config, pipeline._pairs(), tokenizer)
     gold, proxy = make_reward_predictor(pipeline.task.gold_reward), pipeline._reward_model()
     prompts = pipeline._train_prompts(c.batch_size)
@@ -170,12 +214,13 @@ def _sb3(
     seed = derived_seed(c.seed, "agent")
     env = make_vec_env(pipeline.task.env_id, n_envs=c.batch_size, seed=seed, env_kwargs=env_kwargs)
     algorithm, settings = SB3_ALGORITHMS[agent](c)
-    policy_kwargs = {"model": policy, "freeze_layers": default_frozen_layers(pipeline, policy)}
+    freeze = frozen_layers(c, policy.config.num_hidden_layers)
+    policy_kwargs = {"model": policy, "freeze_layers": freeze}
     model = algorithm(
         CausalLMPolicy,
         env,
         policy_kwargs=policy_kwargs | settings.pop("policy_kwargs", {}),
-        learning_rate=c.learning_rate or default_learning_rate(policy),
+        learning_rate=rl_learning_rate(c, policy),
         n_steps=c.max_new_tokens,  # one rollout ~ one completion per env
         gamma=1.0,
         gae_lambda=c.lam,

@@ -49,6 +49,7 @@ class Pipeline:
 
         ``force`` names stages to redo with their dependents; ``"agent"`` means every agent.
         """
+        self.check()
         agent_names = [agent_stage(name) for name in self.config.agents]
         force = tuple(n for name in force for n in (agent_names if name == "agent" else [name]))
         torch.manual_seed(derived_seed(self.config.seed, "torch-global"))
@@ -57,6 +58,16 @@ class Pipeline:
             torch.set_num_threads(threads)
         self.runner.run(force)
         return self.runner.path("report") / "report.md"
+
+    def check(self) -> None:
+        """What can be checked before any stage runs (so nothing is deleted or spent first):
+        each agent's own settings and every line of the human labels."""
+        from rlhf_gym.pipeline.agents import check_agent_settings
+        from rlhf_gym.preferences.io import load_preferences
+
+        check_agent_settings(self.config)
+        if self.config.human_labels is not None:
+            load_preferences(self.config.human_labels)
 
     # ------------------------------------------------------------------ stage list
     def _stages(self) -> list[Stage]:

@@ -48,13 +48,16 @@ class PreferencePair:
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any], where: str = "record") -> PreferencePair:
-        """Build a pair from a mapping with TRL's columns; ``where`` names it in errors."""
+        """Build a pair from a mapping with TRL's columns; ``where`` names it in errors.
+
+        A record is data, so anything wrong with it (wrong types included) is a ``ValueError``.
+        """
         if not isinstance(record, Mapping):
-            raise TypeError(f"{where} is a {type(record).__name__}, expected a JSON object")
+            raise ValueError(f"{where} is a {type(record).__name__}, expected a JSON object")
         missing = [name for name in COLUMNS if name not in record]
         if missing:
             raise ValueError(f"{where} lacks column(s) {missing}; expected {list(COLUMNS)}")
         try:
             return cls(*(record[name] for name in COLUMNS), margin=record.get("margin"))
         except (TypeError, ValueError) as err:
-            raise type(err)(f"{where}: {err}") from err
+            raise ValueError(f"{where}: {err}") from err

@@ -1,19 +1,26 @@
-"""A preference store shared by every labeler: the terminal one, a future web page, simulations.
+"""A preference store shared by every labeler: the terminal one, a web page, simulations.
 
-A store is a directory of two append-only JSONL files:
+A store is a directory of three append-only JSONL files:
 
 * ``comparisons.jsonl``: the queue, one ``{"id", "prompt", "a", "b"}`` per line. The id is a
   hash of the content, so adding the same comparison twice is a no-op.
 * ``labels.jsonl``: one ``{"id", "choice", "labeler", "time"}`` per line, ``choice`` being
   ``"a"``, ``"b"`` or ``"skip"``.
+* ``leases.jsonl``: one ``{"id", "holder", "expires"}`` per line. A labeling session *leases*
+  the next comparison before showing it, so two sessions never show the same one while the
+  lease lives (``expires`` is a wall-clock time; a session that dies leaves a lease that simply
+  runs out). The latest lease line of a comparison is its lease; ``expires`` 0 releases it.
 
-Every label is appended with a single ``write`` on a file opened with ``O_APPEND``, under an
-exclusive ``flock``, so several labelers (processes) can share a store on a local disk; a crash
-loses at most the line being written. Before appending, a tail cut by such a crash (bytes after
-the last newline) is moved to ``<file>.cut`` with a warning, so the next line never glues onto
-it. Reading skips a line that is not valid JSON with a warning naming it, and keeps the rest.
-A comparison with any label is done, so a labeler resumes at the first one without. When a
-comparison has several labels, the latest wins.
+Every append is a single ``write`` on a file opened with ``O_APPEND``, under an exclusive
+``flock``, so several labelers (processes) can share a store on a local disk; a crash loses at
+most the line being written. Before appending, a tail cut by such a crash (bytes after the last
+newline) is moved to ``<file>.cut`` with a warning, so the next line never glues onto it.
+Reading skips a line that is not valid JSON with a warning naming it, and keeps the rest.
+
+A comparison with any label is done. Labels are never overwritten: a labeler's latest choice
+replaces only that labeler's earlier one, and when labelers disagree (say, a lease ran out and
+two people labeled the same comparison) every label is kept, each one a pair in :meth:`pairs`,
+and :meth:`conflicts` lists them.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rlhf_gym.preferences.collection import Comparison
@@ -41,23 +49,29 @@ def comparison_id(comparison: Comparison) -> str:
 
 
 class PreferenceStore:
-    """A labeling queue and its labels, in ``directory`` (created on first write)."""
+    """A labeling queue, its leases and its labels, in ``directory`` (created on first write).
 
-    def __init__(self, directory: str | Path) -> None:
+    ``clock`` gives wall-clock seconds for leases (tests pass their own).
+    """
+
+    def __init__(self, directory: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.directory = Path(directory)
         self.comparisons_path = self.directory / "comparisons.jsonl"
         self.labels_path = self.directory / "labels.jsonl"
+        self.leases_path = self.directory / "leases.jsonl"
+        self.clock = clock
 
     def add(self, comparisons: Iterable[Comparison]) -> int:
         """Queue comparisons not already in the store; return how many were new."""
-        known = set(self.comparisons())
-        records = []
-        for comparison in comparisons:
-            cid = comparison_id(comparison)
-            if cid not in known:
-                known.add(cid)
-                records.append({"id": cid, **vars(comparison)})
-        _append(self.comparisons_path, records)
+        with _locked(self.comparisons_path) as fd:
+            known = {r["id"] for r in _read(self.comparisons_path)}
+            records = []
+            for comparison in comparisons:
+                cid = comparison_id(comparison)
+                if cid not in known:
+                    known.add(cid)
+                    records.append({"id": cid, **vars(comparison)})
+            _append(fd, self.comparisons_path, records)
         return len(records)
 
     def record(self, cid: str, choice: str, labeler: str = "human") -> None:
@@ -66,8 +80,37 @@ class PreferenceStore:
             raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
         if cid not in self.comparisons():
             raise KeyError(f"no comparison with id {cid!r} in {self.comparisons_path}")
-        record = {"id": cid, "choice": choice, "labeler": labeler, "time": time.time()}
-        _append(self.labels_path, [record])
+        record = {"id": cid, "choice": choice, "labeler": labeler, "time": self.clock()}
+        with _locked(self.labels_path) as fd:
+            _append(fd, self.labels_path, [record])
+
+    def lease(self, holder: str, seconds: float = 600.0) -> tuple[str, Comparison] | None:
+        """Lease the first pending comparison that no other holder has a live lease on, for
+        ``seconds``; None when there is none. ``holder`` names one labeling session; a holder
+        that asks again gets its own live lease back (a reloaded page resumes)."""
+        if not seconds > 0:
+            raise ValueError(f"a lease lasts a positive number of seconds, got {seconds!r}")
+        with _locked(self.leases_path) as fd:
+            now, live, pending = self.clock(), self._live_leases(), self.pending()
+            own = next(((cid, c) for cid, c in pending if live.get(cid) == holder), None)
+            choice = own or next(((cid, c) for cid, c in pending if cid not in live), None)
+            if choice is None:
+                return None
+            record = {"id": choice[0], "holder": holder, "expires": now + seconds}
+            _append(fd, self.leases_path, [record])
+        return choice
+
+    def release(self, cid: str, holder: str) -> None:
+        """Give back ``holder``'s lease on ``cid`` (a no-op if it holds none)."""
+        with _locked(self.leases_path) as fd:
+            if self._live_leases().get(cid) == holder:
+                _append(fd, self.leases_path, [{"id": cid, "holder": holder, "expires": 0}])
+
+    def _live_leases(self) -> dict[str, str]:
+        """The holder of each comparison's unexpired lease."""
+        latest = {r["id"]: r for r in _read(self.leases_path)}
+        now = self.clock()
+        return {cid: r["holder"] for cid, r in latest.items() if r["expires"] > now}
 
     def comparisons(self) -> dict[str, Comparison]:
         """Every queued comparison by id, in the order added."""
@@ -75,9 +118,20 @@ class PreferenceStore:
             r["id"]: Comparison(r["prompt"], r["a"], r["b"]) for r in _read(self.comparisons_path)
         }
 
-    def labels(self) -> dict[str, str]:
-        """The latest choice for each labeled comparison id."""
-        return {r["id"]: r["choice"] for r in _read(self.labels_path)}
+    def labels(self) -> dict[str, dict[str, str]]:
+        """For each labeled comparison id, each labeler's latest choice."""
+        labels: dict[str, dict[str, str]] = {}
+        for r in _read(self.labels_path):
+            labels.setdefault(r["id"], {})[r["labeler"]] = r["choice"]
+        return labels
+
+    def conflicts(self) -> dict[str, dict[str, str]]:
+        """The comparisons whose labelers chose differently (skips aside), with every choice."""
+        return {
+            cid: choices
+            for cid, choices in self.labels().items()
+            if len(set(choices.values()) - {"skip"}) > 1
+        }
 
     def pending(self) -> list[tuple[str, Comparison]]:
         """Comparisons without a label yet, in queue order: where a labeler resumes."""
@@ -85,15 +139,18 @@ class PreferenceStore:
         return [(cid, c) for cid, c in self.comparisons().items() if cid not in done]
 
     def pairs(self) -> list[PreferencePair]:
-        """The labeled comparisons as preference pairs (skips left out)."""
+        """One preference pair per labeler's choice (skips left out): labels that disagree are
+        all kept, as Bradley–Terry expects of several noisy labelers."""
         comparisons = self.comparisons()
         pairs = []
-        for cid, choice in self.labels().items():
+        for cid, choices in self.labels().items():
             c = comparisons.get(cid)
-            if c is None or choice == "skip":
+            if c is None:
                 continue
-            chosen, rejected = (c.a, c.b) if choice == "a" else (c.b, c.a)
-            pairs.append(PreferencePair(c.prompt, chosen, rejected))
+            for choice in choices.values():
+                if choice != "skip":
+                    chosen, rejected = (c.a, c.b) if choice == "a" else (c.b, c.a)
+                    pairs.append(PreferencePair(c.prompt, chosen, rejected))
         return pairs
 
     def export_jsonl(self, path: str | Path) -> int:
@@ -101,18 +158,25 @@ class PreferenceStore:
         return write_jsonl(path, self.pairs())
 
 
-def _append(path: Path, records: list[dict]) -> None:
-    if not records:
-        return
+@contextmanager
+def _locked(path: Path) -> Iterator[int]:
+    """An append-mode descriptor of ``path`` under an exclusive ``flock`` among processes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # repair and append as one step among processes
-        _quarantine_cut_tail(fd, path)
-        os.write(fd, data)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
     finally:
         os.close(fd)  # releases the lock
+
+
+def _append(fd: int, path: Path, records: list[dict]) -> None:
+    """Append ``records`` in one write, after repairing a cut tail (the caller holds the lock)."""
+    if not records:
+        return
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    _quarantine_cut_tail(fd, path)
+    os.write(fd, data)
 
 
 def _quarantine_cut_tail(fd: int, path: Path) -> None:

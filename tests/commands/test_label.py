@@ -70,3 +70,24 @@ def test_bad_paths_and_models_are_one_line_errors(tmp_path, capsys):
     assert main(["label", "--store", store, "--collect", "1", "--model", missing]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rlhf-gym label: error:") and "Traceback" not in err
+
+
+def test_a_comparison_leased_by_another_session_is_not_shown_and_quitting_releases(tmp_path):
+    store = make_store(tmp_path)
+    second = list(store.comparisons())[1]
+    store.lease("someone else")  # holds comparison 0
+    out = io.StringIO()
+    label_loop(store, io.StringIO("q\n"), out)
+    assert "prompt: prompt 1" in out.getvalue() and "prompt: prompt 0" not in out.getvalue()
+    assert store.lease("third")[0] == second  # quitting gave comparison 1 back at once
+
+
+def test_control_characters_in_completions_are_escaped_on_screen(tmp_path):
+    store = PreferenceStore(tmp_path)
+    store.add([Comparison("p\u202eq", "clear\x1b[2Jscreen", "two\nlines\r\x07")])
+    out = io.StringIO()
+    label_loop(store, io.StringIO("q\n"), out)
+    text = out.getvalue()
+    assert "p\\u202eq" in text and "clear\\x1b[2Jscreen" in text
+    assert "B: two\n     lines\\x0d\\x07" in text
+    assert not any(ch in text for ch in "\x1b\u202e\r\x07")

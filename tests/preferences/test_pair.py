@@ -41,5 +41,7 @@ def test_missing_column_is_named():
 def test_errors_from_records_say_where():
     with pytest.raises(ValueError, match="row 3: chosen equals rejected"):
         PreferencePair.from_dict({"prompt": "p", "chosen": "x", "rejected": "x"}, "row 3")
-    with pytest.raises(TypeError, match="expected a JSON object"):
+    with pytest.raises(ValueError, match="row 0 is a list, expected a JSON object"):
         PreferencePair.from_dict(["p", "a", "b"], "row 0")
+    with pytest.raises(ValueError, match="line 2: prompt must be a string, got int: 5"):
+        PreferencePair.from_dict({"prompt": 5, "chosen": "a", "rejected": "b"}, "line 2")

@@ -32,13 +32,69 @@ def test_labels_resume_from_a_new_store_object_and_become_pairs(tmp_path):
     assert read_jsonl(tmp_path / "out.jsonl") == reopened.pairs()
 
 
-def test_latest_label_wins(tmp_path):
+def test_a_labelers_latest_label_wins_but_other_labelers_labels_are_kept(tmp_path):
     store = PreferenceStore(tmp_path)
+    store.add(COMPARISONS[:2])
+    first, second = store.comparisons()
+    store.record(first, "a")
+    store.record(first, "b")  # the same labeler changed their mind
+    assert store.pairs() == [PreferencePair("p1", "b1", "a1")]
+    assert store.conflicts() == {}
+    store.record(first, "a", labeler="ann")  # another labeler disagrees: both kept
+    store.record(second, "b", labeler="ann")
+    store.record(second, "skip", labeler="bob")  # a skip is no disagreement
+    assert store.labels() == {
+        first: {"human": "b", "ann": "a"},
+        second: {"ann": "b", "bob": "skip"},
+    }
+    assert store.conflicts() == {first: {"human": "b", "ann": "a"}}
+    assert store.pairs() == [
+        PreferencePair("p1", "b1", "a1"),
+        PreferencePair("p1", "a1", "b1"),
+        PreferencePair("p2", "b2", "a2"),
+    ]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_leased_comparison_goes_to_no_other_session_until_it_expires(tmp_path):
+    clock = Clock()
+    store = PreferenceStore(tmp_path, clock=clock)
+    store.add(COMPARISONS)
+    ids = list(store.comparisons())
+    assert store.lease("ann", seconds=60)[0] == ids[0]
+    assert store.lease("bob", seconds=60)[0] == ids[1]  # not ann's
+    assert store.lease("ann", seconds=60)[0] == ids[0]  # ann asks again: her own lease back
+    store.record(ids[1], "a", labeler="bob")
+    assert store.lease("bob", seconds=60)[0] == ids[2]
+    assert store.lease("cyd", seconds=60) is None  # everything pending is leased
+    clock.now += 61  # ann's and bob's leases run out
+    assert store.lease("cyd", seconds=60)[0] == ids[0]
+
+
+def test_a_released_lease_is_free_at_once_and_only_its_holder_can_release_it(tmp_path):
+    store = PreferenceStore(tmp_path, clock=Clock())
     store.add(COMPARISONS[:1])
     (cid,) = store.comparisons()
-    store.record(cid, "a")
-    store.record(cid, "b")
-    assert store.pairs() == [PreferencePair("p1", "b1", "a1")]
+    store.lease("ann")
+    store.release(cid, "bob")  # not bob's to give back
+    assert store.lease("bob") is None
+    store.release(cid, "ann")
+    assert store.lease("bob")[0] == cid
+
+
+def test_a_lease_must_last_a_positive_time(tmp_path):
+    store = PreferenceStore(tmp_path)
+    store.add(COMPARISONS[:1])
+    for seconds in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            store.lease("ann", seconds)
 
 
 def test_bad_choice_and_unknown_id_raise(tmp_path):
@@ -58,7 +114,7 @@ def test_a_line_cut_by_a_crash_is_ignored(tmp_path):
     store.record(cid, "a")
     with open(store.labels_path, "a") as file:
         file.write('{"id": "')  # the crash
-    assert store.labels() == {cid: "a"}
+    assert store.labels() == {cid: {"human": "a"}}
     assert len(store.pending()) == 1
 
 
@@ -73,7 +129,7 @@ def test_a_label_after_a_crash_cut_line_is_not_glued_onto_it(tmp_path):
         file.truncate(store.labels_path.stat().st_size - 30)
     with pytest.warns(UserWarning, match="cut by a crash"):
         store.record(second, "a")
-    assert store.labels() == {first: "a", second: "a"}  # the complete line and the new one
+    assert store.labels() == {first: {"human": "a"}, second: {"human": "a"}}  # both lines
     lines = store.labels_path.read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line) for line in lines)
     cut = (tmp_path / "labels.jsonl.cut").read_text()
@@ -89,4 +145,4 @@ def test_a_bad_line_in_the_middle_is_skipped_with_its_line_number(tmp_path):
         file.write("{not json}\n")
     store.record(ids[1], "b")
     with pytest.warns(UserWarning, match=r"labels\.jsonl:2 is not valid JSON"):
-        assert store.labels() == {ids[0]: "a", ids[1]: "b"}
+        assert store.labels() == {ids[0]: {"human": "a"}, ids[1]: {"human": "b"}}
