@@ -22,6 +22,9 @@ def model_names() -> list[str]:
 def _pretrained_source(name: str) -> str:
     if name in SMOLLM2_NAMES:
         return str(smollm2.converted_path())
+    if name.startswith(("/", ".", "~")) and not Path(name).expanduser().exists():
+        # a path, never an HF id: say so now instead of after the hub's retries time out
+        raise OSError(f"could not load model {name!r}: no such directory")
     return name
 
 
@@ -43,8 +46,9 @@ def layer_count(name: str) -> int:
     """The number of decoder layers of ``name``, read from its config (no weights loaded)."""
     if name in PRESETS:
         return PRESETS[name].num_layers
+    source = _pretrained_source(name)
     try:
-        config = AutoConfig.from_pretrained(_pretrained_source(name))
+        config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as err:
         raise OSError(_not_found_message(name, err)) from err
     return config.get_text_config().num_hidden_layers

@@ -84,19 +84,31 @@ class StageRunner:
 
     def _run_unlocked(self, force: Sequence[str]) -> dict[str, dict[str, Any]]:
         redo = dependents(self.stages, set(force))
+        done = self._finished_and_current(redo)  # verified before anything is deleted
         for name in [s.name for s in self.stages if s.name in redo]:
             shutil.rmtree(self.path(name), ignore_errors=True)
-        ran: set[str] = set()
         for position, stage in enumerate(self.stages, start=1):
             header = f"[{position}/{len(self.stages)}] {stage.name}"
-            if ran & set(stage.depends_on):  # its inputs are new: the old output is stale
-                shutil.rmtree(self.path(stage.name), ignore_errors=True)
-            if self._is_done(stage):
+            if stage.name in done:
                 self.log(f"{header}: done earlier, skipped ({self.path(stage.name)})")
                 continue
+            shutil.rmtree(self.path(stage.name), ignore_errors=True)  # stale: its inputs change
             self._run_stage(stage, header)
-            ran.add(stage.name)
         return {stage.name: self.summary(stage.name) for stage in self.stages}
+
+    def _finished_and_current(self, redo: set[str]) -> set[str]:
+        """The stages this run skips: finished, verified, not forced, and with no input that
+        will be made anew. A finished stage whose settings or files changed raises here, before
+        the run deletes or spends anything."""
+        will_run, done = set(redo), set()
+        for stage in self.stages:
+            if stage.name in will_run or will_run & set(stage.depends_on):
+                will_run.add(stage.name)
+            elif self._is_done(stage):
+                done.add(stage.name)
+            else:
+                will_run.add(stage.name)
+        return done
 
     def _is_done(self, stage: Stage) -> bool:
         if not self.path(stage.name).exists():
