@@ -44,9 +44,11 @@ def build_app(
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ConfigDict
 
     class ScoreRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
         prompts: list[str]
         completions: list[str]
 
@@ -113,17 +115,31 @@ def build_app(
 
 
 def load_predictor(specs: list[str], reduce: str = "mean") -> RewardPredictor:
-    """A predictor from names or saved reward-model directories; several make an ensemble."""
+    """A predictor from names or saved reward-model directories; several make an ensemble.
+
+    A spec that cannot be built raises ``ValueError`` naming it.
+    """
     from rlhf_gym.rewards.ensemble import EnsemblePredictor
+
+    members = [_load_member(spec) for spec in specs]
+    return members[0] if len(members) == 1 else EnsemblePredictor(members, reduce=reduce)
+
+
+def _load_member(spec: str) -> RewardPredictor:
     from rlhf_gym.rewards.learned import LearnedRewardModel
 
-    members = [
-        LearnedRewardModel.from_pretrained(spec)
-        if Path(spec).is_dir()
-        else make_reward_predictor(spec)
-        for spec in specs
-    ]
-    return members[0] if len(members) == 1 else EnsemblePredictor(members, reduce=reduce)
+    try:
+        if Path(spec).is_dir():
+            return LearnedRewardModel.from_pretrained(spec)
+        return make_reward_predictor(spec)
+    except TypeError as err:  # a predictor that needs settings, e.g. remote's url
+        raise ValueError(
+            f"predictor {spec!r} needs settings that serve-reward cannot pass ({err}); "
+            "serve a saved model directory or a predictor that takes none"
+        ) from err
+    except (OSError, ValueError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"cannot load the reward predictor {spec!r}: {reason}") from err
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -141,7 +157,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--reduce", choices=("mean", "min"), default="mean", help="how an ensemble combines scores"
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free one)")
     parser.add_argument(
         "--token",
         default=None,
@@ -178,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"rlhf-gym serve-reward: error: {err}", file=sys.stderr)
         return 2
-    print(f"serving {predictor!r} on http://{args.host}:{args.port}/score", file=sys.stderr)
+    port = sock.getsockname()[1]  # the one the OS chose for --port 0
+    print(f"serving {predictor!r} on http://{args.host}:{port}/score", file=sys.stderr)
     config = uvicorn.Config(build_app(predictor, limits, token), log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
