@@ -8,6 +8,7 @@ sequences for several epochs of reshuffled minibatches.
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from collections import defaultdict
@@ -153,6 +154,7 @@ class TokenPPO:
         metrics = self._rollout_metrics(batch, beta)
         start = time.perf_counter()
         metrics.update(self.update(batch))
+        _check_finite_losses(metrics, self.iteration + 1)
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         self.kl_controller.update(metrics["objective/kl"], self.config.batch_size)
@@ -382,6 +384,15 @@ class TokenPPO:
                     )
                 kwargs[name] = value
         return kwargs
+
+
+def _check_finite_losses(metrics: dict[str, float], iteration: int) -> None:
+    """Stop at the first diverged update rather than train on NaN for the rest of the budget."""
+    bad = {k: v for k, v in metrics.items() if k.startswith("loss/") and not math.isfinite(v)}
+    if bad:
+        raise FloatingPointError(
+            f"TokenPPO diverged at iteration {iteration}: {bad}; lower learning_rate or kl_coef"
+        )
 
 
 def _summarise(stats: dict[str, list[float]], accumulation: int) -> dict[str, float]:

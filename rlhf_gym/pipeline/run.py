@@ -293,7 +293,10 @@ class Pipeline:
         from rlhf_gym.pipeline.agents import train_agent
 
         policy, tokenizer = self._starting_policy()
-        result = train_agent(self, name, policy, tokenizer, out)
+        try:
+            result = train_agent(self, name, policy, tokenizer, out)
+        except FloatingPointError as err:  # a diverged update: the stage must not finish
+            raise StageError(f"agent {name!r}: {err}") from err
         check_finite_weights(out / "policy", name)
         (out / "curve.json").write_text(json.dumps(result["curve"], indent=2), encoding="utf-8")
         return {key: value for key, value in result.items() if key != "curve"}

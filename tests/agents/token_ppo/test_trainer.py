@@ -187,3 +187,16 @@ def test_metrics_are_finite_when_eos_is_banned(toy_model, toy_tokenizer, toy_env
     metrics = trainer.step()
     assert all(math.isfinite(value) for value in metrics.values()), metrics
     assert metrics["policy/entropy_avg"] > 0
+
+
+def test_a_diverged_update_stops_training_with_a_clear_error(
+    toy_model, toy_tokenizer, toy_env_kwargs
+):
+    trainer = TokenPPO(toy_model, toy_tokenizer, make_config(), env_kwargs=toy_env_kwargs)
+    with torch.no_grad():
+        trainer.actor.value_head.linear.bias.fill_(float("inf"))  # every value estimate blows up
+    with pytest.raises(
+        FloatingPointError, match=r"diverged at iteration 1: .*'loss/value_avg': nan"
+    ):
+        trainer.train()
+    assert trainer.iteration == 0
