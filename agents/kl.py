@@ -12,12 +12,6 @@ def kl_k1(logp_policy: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
     return logp_policy - logp_ref
 
 
-def kl_k3(logp_policy: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    """Per-token KL estimate ``(r - 1) - log r`` with ``r = pi_ref(a) / pi(a)``: unbiased, >= 0."""
-    log_ratio = logp_ref - logp_policy
-    return torch.expm1(log_ratio) - log_ratio
-
-
 @dataclass
 class FixedKLController:
     """A constant KL coefficient."""

@@ -5,10 +5,29 @@ Importing the package registers its environments with Gymnasium (``rlhf_gym/Sent
 imports it for you.
 """
 
-from rlhf_gym.envs import TextGenerationEnv, TextGenerationVectorEnv
+from typing import TYPE_CHECKING
+
+from rlhf_gym.lazy import lazy_exports
 from rlhf_gym.registration import register_envs
-from rlhf_gym.rewards import RewardPredictor, VaderSentiment, make_reward_predictor
 from rlhf_gym.tasks import Task, get_task, registered_tasks
+
+if TYPE_CHECKING:
+    from rlhf_gym.envs.text_generation import TextGenerationEnv
+    from rlhf_gym.envs.vector import TextGenerationVectorEnv
+    from rlhf_gym.rewards.base import RewardPredictor, make_reward_predictor
+    from rlhf_gym.rewards.gold import VaderSentiment
+
+# the envs need torch and transformers: imported on first use, so the command line stays quick
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "TextGenerationEnv": "rlhf_gym.envs.text_generation",
+        "TextGenerationVectorEnv": "rlhf_gym.envs.vector",
+        "RewardPredictor": "rlhf_gym.rewards.base",
+        "make_reward_predictor": "rlhf_gym.rewards.base",
+        "VaderSentiment": "rlhf_gym.rewards.gold",
+    },
+)
 
 __version__ = "0.1.0"
 ENV_IDS = register_envs()

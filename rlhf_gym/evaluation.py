@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from rlhf_gym.models import pad_token_id
-from rlhf_gym.preferences.collection import Sample, sample, sample_completions
+from rlhf_gym.models.sampling import Sample, sample, sample_completions
 from rlhf_gym.rewards import RewardPredictor, check_scores
 from rlhf_gym.seeding import derived_seed
 from rlhf_gym.training.sequences import completion_token_logprobs, pack_pairs

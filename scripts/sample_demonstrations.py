@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from rlhf_gym.models import load_model_and_tokenizer
-from rlhf_gym.preferences.collection import sample_completions
+from rlhf_gym.models.sampling import sample_completions
 from rlhf_gym.tasks import get_task
 
 TARGET = Path(__file__).resolve().parents[1] / "rlhf_gym/tasks/data/sentiment_demonstrations.jsonl"

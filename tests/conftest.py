@@ -20,3 +20,16 @@ def tiny_tokenizer():
 @pytest.fixture(scope="session")
 def tiny_model(tiny_tokenizer):
     return load_model("tiny", tiny_tokenizer)
+
+
+@pytest.fixture
+def installed_plugins(monkeypatch):
+    """Pretend packages registered entry points: ``installed_plugins[group] = [EntryPoint...]``.
+
+    Every registry (reward predictors, agents) reads entry points through ``rlhf_gym.plugins``.
+    """
+    import rlhf_gym.plugins
+
+    plugins: dict[str, list] = {}
+    monkeypatch.setattr(rlhf_gym.plugins, "entry_points", lambda *, group: plugins.get(group, []))
+    return plugins

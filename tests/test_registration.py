@@ -86,9 +86,14 @@ def test_sentiment_defaults_come_from_the_task(tiny_tokenizer):
     assert test_env.unwrapped.prompts == task.prompts("test")
 
 
-def test_model_name_selects_the_tokenizer():
+def test_model_name_selects_the_tokenizer(tiny_tokenizer):
+    """The env built from a model name encodes with that model's tokenizer and ends on its EOS."""
     env = gym.make("rlhf_gym/Sentiment-v0", model="tiny").unwrapped
-    assert env.action_space.n == 1024 and env.eos_token_id == env.tokenizer.eos_token_id
+    obs, info = env.reset(seed=0)
+    ids = obs["input_ids"][obs["attention_mask"].astype(bool)]
+    assert tiny_tokenizer.decode(ids, skip_special_tokens=True) == info["prompt"]
+    _, _, terminated, _, step_info = env.step(tiny_tokenizer.eos_token_id)
+    assert terminated and step_info["eos"]
 
 
 def test_module_prefix_imports_the_package(tiny_tokenizer):

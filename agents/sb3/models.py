@@ -1,4 +1,4 @@
-"""Resolving, checking and freezing the causal LM behind an SB3 policy."""
+"""Resolving and checking the causal LM behind an SB3 policy, and choosing its attention kernel."""
 
 from __future__ import annotations
 

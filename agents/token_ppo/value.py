@@ -16,7 +16,8 @@ from agents.lm import position_ids_from_mask
 
 
 class ValueHead(nn.Module):
-    """A linear map from the hidden state to a scalar, initialised to zero (rlhf-details 9)."""
+    """A linear map from the hidden state to a scalar, initialised to zero: the first value
+    estimates are 0 rather than noise that the first advantages would inherit."""
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()

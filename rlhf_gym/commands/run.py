@@ -7,7 +7,7 @@ import sys
 from dataclasses import MISSING, fields
 
 from rlhf_gym.pipeline.config import RunConfig
-from rlhf_gym.pipeline.run import STAGES
+from rlhf_gym.pipeline.stages import STAGES
 
 _TYPES = {"int": int, "float": float, "str": str}
 

@@ -1,16 +1,38 @@
 """Loading policies and tokenizers: presets, the bundled SmolLM2 GGUF, HF ids and local paths."""
 
-from rlhf_gym.models.freezing import freeze_lower_layers, trainable_parameter_count
-from rlhf_gym.models.loading import (
-    decoder_layers,
-    layer_count,
-    load_model,
-    load_model_and_tokenizer,
-    load_tokenizer,
-    model_names,
-    pad_token_id,
+from typing import TYPE_CHECKING
+
+from rlhf_gym.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from rlhf_gym.models.freezing import freeze_lower_layers, trainable_parameter_count
+    from rlhf_gym.models.loading import (
+        decoder_layers,
+        layer_count,
+        load_model,
+        load_model_and_tokenizer,
+        load_tokenizer,
+        model_names,
+        pad_token_id,
+    )
+    from rlhf_gym.models.presets import PRESETS, build_preset_model
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "freeze_lower_layers": "rlhf_gym.models.freezing",
+        "trainable_parameter_count": "rlhf_gym.models.freezing",
+        "decoder_layers": "rlhf_gym.models.loading",
+        "layer_count": "rlhf_gym.models.loading",
+        "load_model": "rlhf_gym.models.loading",
+        "load_model_and_tokenizer": "rlhf_gym.models.loading",
+        "load_tokenizer": "rlhf_gym.models.loading",
+        "model_names": "rlhf_gym.models.loading",
+        "pad_token_id": "rlhf_gym.models.loading",
+        "PRESETS": "rlhf_gym.models.presets",
+        "build_preset_model": "rlhf_gym.models.presets",
+    },
 )
-from rlhf_gym.models.presets import PRESETS, build_preset_model
 
 __all__ = [
     "PRESETS",

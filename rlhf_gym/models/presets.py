@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+if TYPE_CHECKING:  # the table below is read by configs that must not pay for transformers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,14 @@ def tiny_tokenizer_path() -> str:
 
 
 def load_preset_tokenizer() -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast.from_pretrained(tiny_tokenizer_path())
 
 
 def preset_config(name: str, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
+    from transformers import LlamaConfig
+
     preset = PRESETS[name]
     return LlamaConfig(
         vocab_size=len(tokenizer),
@@ -58,6 +63,9 @@ def preset_config(name: str, tokenizer: PreTrainedTokenizerFast) -> LlamaConfig:
 
 def build_preset_model(name: str, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
     """A freshly initialised preset model; the global torch RNG is left untouched."""
+    import torch
+    from transformers import LlamaForCausalLM
+
     config = preset_config(name, tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(PRESET_SEED)

@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from rlhf_gym.models import PRESETS
+from rlhf_gym.models.presets import PRESETS
+from rlhf_gym.pipeline.agents import available_agents
 from rlhf_gym.tasks import get_task
 
-AGENTS = ("token-ppo", "sb3-ppo", "sb3-a2c", "sb3-trpo", "dpo")
-SB3_AGENTS = ("sb3-ppo", "sb3-a2c", "sb3-trpo")
 STAGE_ORDER = ("sft", "preferences", "reward", "agent", "evaluate")
 """Stages in dependency order; a setting of one changes it and every later one."""
 
@@ -41,8 +40,9 @@ class RunConfig:
     )
     agent: str = setting(
         "token-ppo",
-        f"One of {', '.join(AGENTS)}, or several separated by commas (e.g. token-ppo,dpo) to "
-        "compare them in one report.",
+        "An agent (built-ins: token-ppo, sb3-ppo, sb3-a2c, sb3-trpo, dpo; plug-ins from the "
+        "rlhf_gym.agents entry-point group), or several separated by commas (e.g. "
+        "token-ppo,dpo) to compare them in one report.",
         "evaluate",
     )
     output_dir: str = setting("runs/sentiment", "Where stages write.", None)
@@ -178,15 +178,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         self._check_types()
         get_task(self.task)  # an unknown task fails here, with the list of known ones
-        unknown = [name for name in self.agents if name not in AGENTS]
-        if unknown or not self.agents:
-            raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {AGENTS}")
+        known = available_agents()
+        if not self.agents or any(name not in known for name in self.agents):
+            raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {known}")
         self._check_ranges()
-        if self.temperature != 1.0 and set(self.agents) & set(SB3_AGENTS):
-            raise ValueError(
-                f"temperature={self.temperature} needs agents that sample at it; the SB3 agents "
-                "sample at 1 (use temperature 1 or only token-ppo / dpo)"
-            )
         if self.human_labels is not None and not Path(self.human_labels).is_file():
             raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
 
@@ -252,6 +247,25 @@ class RunConfig:
     @property
     def use_sft(self) -> bool:
         return self.is_preset if self.sft is None else self.sft
+
+    def resolved_freeze_layers(self, num_layers: int) -> int:
+        """``freeze_layers``, else none for a preset and all but the top four for a pretrained
+        model of ``num_layers``: the one rule every agent trains under."""
+        if self.freeze_layers is not None:
+            return self.freeze_layers
+        return 0 if self.is_preset else max(num_layers - 4, 0)
+
+    def resolved_learning_rate(self, num_parameters: int) -> float:
+        """``learning_rate``, else by size: small models from scratch take larger steps than a
+        pretrained 100M+ model (whose lower layers are frozen by default, so the top layers can
+        take 2e-4)."""
+        return self.learning_rate or (1e-3 if num_parameters < 5_000_000 else 2e-4)
+
+    def resolved_dpo_learning_rate(self, num_parameters: int) -> float:
+        """``dpo_learning_rate``, else a tenth of the RL step: DPO's steps move the log-ratio of
+        whole sequences directly and compound over every pair, so this keeps its KL in the RL
+        agents' range."""
+        return self.dpo_learning_rate or self.resolved_learning_rate(num_parameters) / 10
 
     def stage_settings(self, stage: str) -> dict[str, Any]:
         """Every setting that changes ``stage``'s output: its own and its upstream stages'."""

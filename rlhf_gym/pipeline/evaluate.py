@@ -5,25 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rlhf_gym.evaluation import best_of_n, evaluate_policy, n_matching_kl
-from rlhf_gym.models import load_model
 from rlhf_gym.rewards import make_reward_predictor
 from rlhf_gym.seeding import derived_seed
 
 if TYPE_CHECKING:
-    from rlhf_gym.pipeline.run import Pipeline
+    from rlhf_gym.pipeline.outputs import RunOutputs
 
 MAX_BEST_OF_N = 16
 SAMPLES_IN_REPORT = 8
 
 
-def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
+def evaluate_run(outputs: RunOutputs) -> dict[str, Any]:
     """Metrics of each policy on held-out prompts, samples before/after, calibration data."""
-    from rlhf_gym.pipeline.run import agent_stage
-
-    c = pipeline.config
-    reference, tokenizer = pipeline._starting_policy()
-    gold, proxy = make_reward_predictor(pipeline.task.gold_reward), pipeline._reward_model()
-    prompts = pipeline.eval_prompts()
+    c = outputs.config
+    reference, tokenizer = outputs.starting_policy()
+    gold, proxy = make_reward_predictor(outputs.task.gold_reward), outputs.reward_model()
+    prompts = outputs.eval_prompts()
     # every policy samples at the temperature the agents trained at, from the same stream
     options = {
         "samples_per_prompt": c.eval_samples_per_prompt,
@@ -38,7 +35,7 @@ def evaluate_run(pipeline: Pipeline) -> dict[str, Any]:
     all_samples = list(before_samples)
     after_samples: dict[str, list[tuple[str, str]]] = {}
     for name in c.agents:
-        trained = pipeline._load(agent_stage(name), lambda p: load_model(str(p / "policy")))
+        trained = outputs.agent_policy(name)
         after, after_samples[name] = evaluate_policy(
             trained, reference, tokenizer, prompts, gold, proxy, **options
         )

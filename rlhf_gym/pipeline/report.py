@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from rlhf_gym.pipeline.stages import agent_stage
+
+if TYPE_CHECKING:
+    from rlhf_gym.pipeline.outputs import RunOutputs
+
+PLOTS = {"Over-optimisation": "overoptimisation.png", "Calibration": "calibration.png"}
+"""The report's plots by title, written next to it."""
 
 
 def _pyplot():
@@ -183,3 +191,40 @@ def write_report(
     path = output_dir / "report.md"
     path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     return path
+
+
+def run_metrics(outputs: RunOutputs, calibration: Mapping[str, list[float]]) -> dict[str, Any]:
+    """The run's ``metrics.json``: every policy's evaluation, the reward model's held-out
+    accuracy with its bound (and rank agreement with gold on the ``calibration`` samples), each
+    agent's summary and curve."""
+    reward = outputs.summary("reward")
+    agents = outputs.config.agents
+    return {
+        "policies": outputs.summary("evaluate")["policies"],
+        "reward_model": {
+            "accuracy": reward["accuracy"],
+            "accuracy_standard_error": reward["accuracy_standard_error"],
+            "heldout_pairs": reward["heldout_pairs"],
+            "heldout_prompts": reward["heldout_prompts"],
+            "bayes_bound": reward["bayes_bound"],  # of the same held-out pairs
+            # rank agreement with gold on every evaluated held-out sample
+            "spearman_heldout": rank_correlation(calibration["proxy"], calibration["gold"]),
+        },
+        "agents": {name: outputs.summary(agent_stage(name)) for name in agents},
+        "curves": {name: outputs.curve(name) for name in agents},
+    }
+
+
+def write_run_report(outputs: RunOutputs, directory: Path) -> Path:
+    """Plots, ``metrics.json`` and ``report.md`` of a run into ``directory``; the report's path."""
+    details = outputs.load("evaluate", lambda p: json.loads((p / "details.json").read_text()))
+    calibration = details["calibration"]
+    metrics = run_metrics(outputs, calibration)
+    plot_overoptimisation(metrics["curves"], directory / PLOTS["Over-optimisation"])
+    plot_calibration(
+        np.asarray(calibration["proxy"]),
+        np.asarray(calibration["gold"]),
+        directory / PLOTS["Calibration"],
+    )
+    settings = outputs.config.to_dict()
+    return write_report(directory, settings, metrics, details["samples"], PLOTS)

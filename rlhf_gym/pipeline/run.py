@@ -11,21 +11,23 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from rlhf_gym.models import PRESETS, load_model, load_tokenizer
+from rlhf_gym.models import PRESETS, layer_count, load_model, load_tokenizer
+from rlhf_gym.models.freezing import trainable_parameter_count
+from rlhf_gym.pipeline.agents import make_agent
 from rlhf_gym.pipeline.config import RunConfig
-from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner
+from rlhf_gym.pipeline.evaluate import evaluate_run
+from rlhf_gym.pipeline.outputs import RunOutputs
+from rlhf_gym.pipeline.report import write_run_report
+from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner, agent_stage
+from rlhf_gym.preferences.io import load_preferences, write_jsonl
 from rlhf_gym.seeding import derived_seed, numpy_rng
 from rlhf_gym.tasks import Task, get_task
 
-STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
-"""Stage kinds; with several agents there is one ``agent-<name>`` stage per agent."""
 SHIPPED_REWARD_TRUNK = "sentiment-rm"
 """``reward_backbone`` name of the shipped sentiment reward model: its tiny trunk, pretrained on
 simulated preferences over the project's review corpus, gets a new head and is fine-tuned."""
@@ -43,6 +45,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.task: Task = get_task(self.config.task)
         self.runner = StageRunner(self.config.output_dir, self._stages(), log=self.log)
+        self.outputs = RunOutputs(self.config, self.task, self.runner)
 
     def run(self, force: tuple[str, ...] = ()) -> Path:
         """Run every unfinished stage; returns the report's path.
@@ -61,11 +64,16 @@ class Pipeline:
 
     def check(self) -> None:
         """What can be checked before any stage runs (so nothing is deleted or spent first):
-        each agent's own settings and every line of the human labels."""
-        from rlhf_gym.pipeline.agents import check_agent_settings
-        from rlhf_gym.preferences.io import load_preferences
-
-        check_agent_settings(self.config)
+        the frozen layers against the model, each agent's own settings, and every line of the
+        human labels."""
+        num_layers = layer_count(self.config.model)
+        freeze = self.config.resolved_freeze_layers(num_layers)
+        if freeze > num_layers:
+            raise ValueError(
+                f"freeze_layers={freeze} exceeds the {num_layers} layers of {self.config.model!r}"
+            )
+        for name in self.config.agents:
+            make_agent(name).check(self.config)
         if self.config.human_labels is not None:
             load_preferences(self.config.human_labels)
 
@@ -104,36 +112,6 @@ class Pipeline:
             return None
         return hashlib.sha256(Path(self.config.human_labels).read_bytes()).hexdigest()
 
-    # ------------------------------------------------------------------ loading outputs
-    def _load(self, stage: str, loader: Callable[[Path], Any]) -> Any:
-        """Load a finished stage's output, turning any failure into a clear message."""
-        path = self.runner.path(stage)
-        try:
-            return loader(path)
-        except Exception as err:
-            raise StageError(
-                f"cannot load the output of stage {stage!r} from {path} "
-                f"({type(err).__name__}: {err}); rerun with --force {stage}"
-            ) from err
-
-    def _starting_policy(self) -> tuple[torch.nn.Module, Any]:
-        """The policy after SFT (or the base model when SFT is off), and its tokenizer."""
-        if self.runner.summary("sft").get("skipped"):
-            return load_model(self.config.model), load_tokenizer(self.config.model)
-        return self._load(
-            "sft", lambda p: (load_model(str(p / "model")), load_tokenizer(str(p / "model")))
-        )
-
-    def _reward_model(self):
-        from rlhf_gym.rewards.learned import LearnedRewardModel
-
-        return self._load("reward", lambda p: LearnedRewardModel.from_pretrained(p / "model"))
-
-    def _pairs(self):
-        from rlhf_gym.preferences.io import read_jsonl
-
-        return self._load("preferences", lambda p: read_jsonl(p / "pairs.jsonl"))
-
     # ------------------------------------------------------------------ stages
     def _sft(self, out: Path) -> dict[str, Any]:
         from rlhf_gym.training.sft_config import SFTConfig
@@ -141,7 +119,7 @@ class Pipeline:
 
         if not self.config.use_sft:
             return {"skipped": True, "reason": "pretrained model (pass --sft to fine-tune it)"}
-        demonstrations = read_demonstrations(self.task)
+        demonstrations = self.task.demonstrations()
         model, tokenizer = load_model(self.config.model), load_tokenizer(self.config.model)
         args = SFTConfig(
             num_epochs=self.config.sft_epochs,
@@ -155,17 +133,16 @@ class Pipeline:
         return {"demonstrations": len(demonstrations), "epoch_losses": losses}
 
     def _preferences(self, out: Path) -> dict[str, Any]:
-        from rlhf_gym.preferences.io import load_preferences, write_jsonl
-
         if self.config.human_labels is not None:
             pairs = load_preferences(self.config.human_labels)
             write_jsonl(out / "pairs.jsonl", pairs)
             return {"pairs": len(pairs), "source": self.config.human_labels}
-        from rlhf_gym.preferences.collection import pair_up, sample_completions
+        from rlhf_gym.models.sampling import sample_completions
+        from rlhf_gym.preferences.collection import pair_up
         from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_bound
 
-        policy, tokenizer = self._starting_policy()
-        prompts = self._train_prompts(self.config.preference_prompts)
+        policy, tokenizer = self.outputs.starting_policy()
+        prompts = self.outputs.train_prompts(self.config.preference_prompts)
         groups = sample_completions(
             policy, tokenizer, prompts, self.config.completions_per_prompt,
             max_new_tokens=self.config.max_new_tokens, seed=self.config.seed,
@@ -187,7 +164,7 @@ class Pipeline:
     def _reward(self, out: Path) -> dict[str, Any]:
         from rlhf_gym.training.reward_trainer import RewardModelTrainer
 
-        pairs = self._pairs()
+        pairs = self.outputs.pairs()
         held_out_prompts = self._held_out_prompts(pairs)
         train = [p for p in pairs if p.prompt not in held_out_prompts]
         evaluation = [p for p in pairs if p.prompt in held_out_prompts]
@@ -230,7 +207,7 @@ class Pipeline:
         """The simulated labels' Bayes bound on exactly these pairs (None for human labels)."""
         if self.config.human_labels is not None:
             return None
-        from rlhf_gym.preferences.collection import Comparison
+        from rlhf_gym.preferences.pair import Comparison
         from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_bound
 
         temperature = self.config.label_temperature
@@ -252,9 +229,7 @@ class Pipeline:
             return str(default_sentiment_model_path())
         if self.reward_backbone != POLICY_TRUNK:
             return self.reward_backbone
-        if self.runner.summary("sft").get("skipped", False):
-            return self.config.model
-        return str(self.runner.path("sft") / "model")
+        return self.outputs.starting_source()
 
     def _reward_config(self):
         from rlhf_gym.training.reward_config import RewardConfig
@@ -286,79 +261,30 @@ class Pipeline:
     def _reference_samples(self) -> tuple[list[str], list[str]]:
         """The responses of the preference pairs, on which the reward's normalisation is fitted
         (with simulated labels they are the starting policy's samples: no need to sample again)."""
-        responses = {(p.prompt, r): None for p in self._pairs() for r in (p.chosen, p.rejected)}
+        responses = {
+            (p.prompt, r): None for p in self.outputs.pairs() for r in (p.chosen, p.rejected)
+        }
         return [prompt for prompt, _ in responses], [response for _, response in responses]
 
     def _agent(self, name: str, out: Path) -> dict[str, Any]:
-        from rlhf_gym.pipeline.agents import train_agent
-
-        policy, tokenizer = self._starting_policy()
         try:
-            result = train_agent(self, name, policy, tokenizer, out)
+            result = make_agent(name).train(self.outputs, out)
         except FloatingPointError as err:  # a diverged update: the stage must not finish
             raise StageError(f"agent {name!r}: {err}") from err
+        result.policy.save_pretrained(out / "policy")
+        self.outputs.tokenizer().save_pretrained(out / "policy")
         check_finite_weights(out / "policy", name)
-        (out / "curve.json").write_text(json.dumps(result["curve"], indent=2), encoding="utf-8")
-        return {key: value for key, value in result.items() if key != "curve"}
+        (out / "curve.json").write_text(json.dumps(result.curve, indent=2), encoding="utf-8")
+        return {**result.summary, "trainable_parameters": trainable_parameter_count(result.policy)}
 
     def _evaluate(self, out: Path) -> dict[str, Any]:
-        from rlhf_gym.pipeline.evaluate import evaluate_run
-
-        summary = evaluate_run(self)
+        summary = evaluate_run(self.outputs)
         details = {key: summary.pop(key) for key in ("samples", "calibration")}
         (out / "details.json").write_text(json.dumps(details, indent=2), encoding="utf-8")
         return summary
 
     def _report(self, out: Path) -> dict[str, Any]:
-        from rlhf_gym.pipeline.report import (
-            plot_calibration,
-            plot_overoptimisation,
-            rank_correlation,
-            write_report,
-        )
-
-        curves = {
-            name: self._load(
-                agent_stage(name), lambda p: json.loads((p / "curve.json").read_text())
-            )
-            for name in self.config.agents
-        }
-        evaluation = self._load("evaluate", lambda p: json.loads((p / "details.json").read_text()))
-        plots = {"Over-optimisation": "overoptimisation.png", "Calibration": "calibration.png"}
-        plot_overoptimisation(curves, out / plots["Over-optimisation"])
-        calibration = evaluation["calibration"]
-        plot_calibration(
-            np.asarray(calibration["proxy"]),
-            np.asarray(calibration["gold"]),
-            out / plots["Calibration"],
-        )
-        reward = self.runner.summary("reward")
-        metrics = {
-            "policies": self.runner.summary("evaluate")["policies"],
-            "reward_model": {
-                "accuracy": reward["accuracy"],
-                "accuracy_standard_error": reward["accuracy_standard_error"],
-                "heldout_pairs": reward["heldout_pairs"],
-                "heldout_prompts": reward["heldout_prompts"],
-                "bayes_bound": reward["bayes_bound"],  # of the same held-out pairs
-                # rank agreement with gold on every evaluated held-out sample
-                "spearman_heldout": rank_correlation(calibration["proxy"], calibration["gold"]),
-            },
-            "agents": {name: self.runner.summary(agent_stage(name)) for name in self.config.agents},
-            "curves": curves,
-        }
-        path = write_report(out, self.config.to_dict(), metrics, evaluation["samples"], plots)
-        return {"report": str(path)}
-
-    # ------------------------------------------------------------------ helpers
-    def _train_prompts(self, count: int) -> list[str]:
-        prompts = self.task.prompts("train")
-        rng = numpy_rng(self.config.seed, "preference-prompts")
-        return [prompts[i] for i in rng.permutation(len(prompts))[:count]]
-
-    def eval_prompts(self) -> list[str]:
-        prompts = self.task.prompts("test")
-        return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
+        return {"report": str(write_run_report(self.outputs, out))}
 
 
 def check_finite_weights(directory: Path, agent: str) -> None:
@@ -372,20 +298,3 @@ def check_finite_weights(directory: Path, agent: str) -> None:
                 f"agent {agent!r} diverged: {len(bad)} weight tensors are not finite (first: "
                 f"{bad[0]}); lower --learning-rate or --kl-coef and rerun"
             )
-
-
-def agent_stage(agent: str) -> str:
-    """The stage that trains ``agent`` (``"agent-token-ppo"``...)."""
-    return f"agent-{agent}"
-
-
-def read_demonstrations(task: Task) -> list[dict[str, str]]:
-    """The task's shipped demonstrations (``<prompts file stem>`` + ``_demonstrations.jsonl``)."""
-    name = task.prompts_resource.replace("_prompts.txt", "_demonstrations.jsonl")
-    resource = files("rlhf_gym.tasks").joinpath("data", name)
-    if not resource.is_file():
-        raise FileNotFoundError(
-            f"task {task.name!r} ships no demonstrations ({name}); run with --no-sft"
-        )
-    lines = resource.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]

@@ -22,9 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+STAGES = ("sft", "preferences", "reward", "agent", "evaluate", "report")
+"""The stages of ``rlhf-gym run``; with several agents there is one ``agent-<name>`` each."""
 DONE_FILE = "DONE.json"
 LOCK_FILE = ".lock"
 """Held (``flock``) by the run that owns the output directory; it holds that process's pid."""
+
+
+def agent_stage(agent: str) -> str:
+    """The stage that trains ``agent`` (``"agent-token-ppo"``...)."""
+    return f"agent-{agent}"
 
 
 class StageError(RuntimeError):

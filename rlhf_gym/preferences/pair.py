@@ -1,4 +1,5 @@
-"""PreferencePair: one pairwise choice, the unit that reward models learn from."""
+"""PreferencePair: one pairwise choice, the unit that reward models learn from, and the
+Comparison a labeler is asked about."""
 
 from __future__ import annotations
 
@@ -61,3 +62,12 @@ class PreferencePair:
             return cls(*(record[name] for name in COLUMNS), margin=record.get("margin"))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: {err}") from err
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two responses to one prompt, waiting for a label (``a`` and ``b`` in display order)."""
+
+    prompt: str
+    a: str
+    b: str

@@ -35,9 +35,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rlhf_gym.preferences.collection import Comparison
 from rlhf_gym.preferences.io import write_jsonl
-from rlhf_gym.preferences.pair import PreferencePair
+from rlhf_gym.preferences.pair import Comparison, PreferencePair
 
 CHOICES = ("a", "b", "skip")
 

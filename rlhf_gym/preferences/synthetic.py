@@ -56,7 +56,7 @@ def cached_completions(
 
 def _sample(model_name, prompts, k, seed, max_new_tokens, batch_size) -> list[list[str]]:
     from rlhf_gym.models import load_model_and_tokenizer
-    from rlhf_gym.preferences.collection import sample_completions
+    from rlhf_gym.models.sampling import sample_completions
 
     model, tokenizer = load_model_and_tokenizer(model_name)
     return sample_completions(

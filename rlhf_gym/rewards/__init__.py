@@ -1,18 +1,43 @@
 """Reward predictors: the protocol, gold labelers, learned / remote / ensemble predictors, and
 lookup by name or entry point."""
 
-from rlhf_gym.rewards.base import (
-    ENTRY_POINT_GROUP,
-    RewardPredictor,
-    RewardSpec,
-    available_predictors,
-    check_scores,
-    make_reward_predictor,
+from typing import TYPE_CHECKING
+
+from rlhf_gym.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from rlhf_gym.rewards.base import (
+        ENTRY_POINT_GROUP,
+        RewardPredictor,
+        RewardSpec,
+        available_predictors,
+        check_scores,
+        make_reward_predictor,
+    )
+    from rlhf_gym.rewards.ensemble import EnsemblePredictor
+    from rlhf_gym.rewards.gold import KeywordScore, LengthTarget, VaderSentiment
+    from rlhf_gym.rewards.learned import LearnedRewardModel, sentiment_reward_model
+    from rlhf_gym.rewards.remote import RemoteRewardError, RemoteRewardPredictor
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ENTRY_POINT_GROUP": "rlhf_gym.rewards.base",
+        "RewardPredictor": "rlhf_gym.rewards.base",
+        "RewardSpec": "rlhf_gym.rewards.base",
+        "available_predictors": "rlhf_gym.rewards.base",
+        "check_scores": "rlhf_gym.rewards.base",
+        "make_reward_predictor": "rlhf_gym.rewards.base",
+        "EnsemblePredictor": "rlhf_gym.rewards.ensemble",
+        "KeywordScore": "rlhf_gym.rewards.gold",
+        "LengthTarget": "rlhf_gym.rewards.gold",
+        "VaderSentiment": "rlhf_gym.rewards.gold",
+        "LearnedRewardModel": "rlhf_gym.rewards.learned",
+        "sentiment_reward_model": "rlhf_gym.rewards.learned",
+        "RemoteRewardError": "rlhf_gym.rewards.remote",
+        "RemoteRewardPredictor": "rlhf_gym.rewards.remote",
+    },
 )
-from rlhf_gym.rewards.ensemble import EnsemblePredictor
-from rlhf_gym.rewards.gold import KeywordScore, LengthTarget, VaderSentiment
-from rlhf_gym.rewards.learned import LearnedRewardModel, sentiment_reward_model
-from rlhf_gym.rewards.remote import RemoteRewardError, RemoteRewardPredictor
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from functools import partial
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rlhf_gym.plugins import Registry
+
 ENTRY_POINT_GROUP = "rlhf_gym.reward_predictors"
 
-# Built-in predictors by name: "module:attribute" strings so that naming one imports only it.
-BUILTIN_PREDICTORS: dict[str, str] = {
-    "vader": "rlhf_gym.rewards.gold:VaderSentiment",
-    "keyword": "rlhf_gym.rewards.gold:KeywordScore",
-    "length": "rlhf_gym.rewards.gold:LengthTarget",
-    "sentiment-rm": "rlhf_gym.rewards.learned:sentiment_reward_model",
-    "ensemble": "rlhf_gym.rewards.ensemble:EnsemblePredictor",
-    "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
-}
+PREDICTORS = Registry(
+    "reward predictor",
+    ENTRY_POINT_GROUP,
+    {
+        "vader": "rlhf_gym.rewards.gold:VaderSentiment",
+        "keyword": "rlhf_gym.rewards.gold:KeywordScore",
+        "length": "rlhf_gym.rewards.gold:LengthTarget",
+        "sentiment-rm": "rlhf_gym.rewards.learned:sentiment_reward_model",
+        "ensemble": "rlhf_gym.rewards.ensemble:EnsemblePredictor",
+        "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
+    },
+)
+"""Built-in predictors by name, plus the ``rlhf_gym.reward_predictors`` entry-point group."""
 
 
 @runtime_checkable
@@ -61,15 +65,9 @@ def check_scores(scores: Any, expected: int, source: object = "reward predictor"
     return array
 
 
-def _load_object(target: str) -> Any:
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
-
-
 def available_predictors() -> list[str]:
     """Names accepted by :func:`make_reward_predictor`: built-ins and installed plug-ins."""
-    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(set(BUILTIN_PREDICTORS) | plugins)
+    return PREDICTORS.names()
 
 
 def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
@@ -81,20 +79,17 @@ def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
     ``RewardModelTrainer.save_pretrained``) loads as a ``LearnedRewardModel`` with ``kwargs``.
     """
     if isinstance(spec, str):
-        if spec in BUILTIN_PREDICTORS:
-            factory = _load_object(BUILTIN_PREDICTORS[spec])
-        elif (Path(spec) / "config.json").is_file():
+        if spec not in PREDICTORS.builtins and (Path(spec) / "config.json").is_file():
             from rlhf_gym.rewards.learned import LearnedRewardModel  # torch only when asked
 
             factory = partial(LearnedRewardModel.from_pretrained, spec)
         else:
-            found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
-            if not found:
+            factory = PREDICTORS.find(spec)
+            if factory is None:
                 raise ValueError(
                     f"unknown reward predictor {spec!r}: neither a saved reward model directory "
                     f"nor one of {available_predictors()}"
                 )
-            factory = found[0].load()
         return factory(**kwargs)
     if kwargs:
         raise TypeError("keyword arguments are only used when the predictor is given by name")

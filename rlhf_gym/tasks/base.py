@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -40,6 +41,18 @@ class Task:
     @property
     def env_id(self) -> str:
         return f"rlhf_gym/{self.env_name}-v{self.version}"
+
+    def demonstrations(self) -> list[dict[str, str]]:
+        """The task's SFT demonstrations (``{"prompt", "completion"}`` records), shipped next to
+        its prompts as ``<prompts file stem>_demonstrations.jsonl``."""
+        name = self.prompts_resource.replace("_prompts.txt", "_demonstrations.jsonl")
+        resource = files("rlhf_gym.tasks").joinpath("data", name)
+        if not resource.is_file():
+            raise FileNotFoundError(
+                f"task {self.name!r} ships no demonstrations ({name}); run with --no-sft"
+            )
+        lines = resource.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def prompts(self, split: str = "train") -> list[str]:
         """The prompts of one split: ``"train"``, ``"test"`` (held out) or ``"all"``."""

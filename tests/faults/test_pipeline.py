@@ -128,6 +128,7 @@ def test_human_labels_rewritten_in_place_are_not_trained_on_silently(tmp_path):
         (["--learning-rate", "-1"], ["learning_rate must be positive"]),
         (["--num-minibatches", "3"], ["batch_size=4 is invalid", "num_minibatches"]),
         (["--freeze-layers", "5"], ["freeze_layers=5 exceeds the 2 layers"]),
+        (["--agent", "sb3-ppo", "--temperature", "0.7"], ["the SB3 agents sample at 1"]),
     ],
 )
 def test_bad_settings_fail_in_one_line_before_any_stage_touches_a_finished_run(
@@ -172,12 +173,21 @@ def test_a_human_labels_line_of_the_wrong_type_is_a_one_line_error_naming_it(tmp
     assert not (tmp_path / "run" / "sft").exists()  # found before the first stage
 
 
-@pytest.mark.parametrize("marker", ["[]", '{"fingerprint": 3}', "{not json", ""])
-def test_a_wrong_done_marker_is_a_corrupt_stage_error(copy_of, capsys, marker):
-    (copy_of / "reward" / "DONE.json").write_text(marker)
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda marker: [1, 2],
+        lambda marker: {**marker, "summary": 5},  # the right fingerprint, a broken summary
+        lambda marker: {key: v for key, v in marker.items() if key != "summary"},
+    ],
+)
+def test_a_valid_json_but_wrong_done_marker_is_a_corrupt_stage_error(copy_of, capsys, damage):
+    """Item 12: used to be a traceback (``'list' object has no attribute 'get'``...)."""
+    path = copy_of / "reward" / "DONE.json"
+    path.write_text(json.dumps(damage(json.loads(path.read_text()))))
     code = main(["run", "--output-dir", str(copy_of), *flags(TINY_RUN)])
     assert_one_line_error(
-        CapturedRun(code, capsys.readouterr()), "stage 'reward'", "--force reward"
+        CapturedRun(code, capsys.readouterr()), "stage 'reward'", "is corrupt", "--force reward"
     )
 
 

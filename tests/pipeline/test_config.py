@@ -97,7 +97,6 @@ def test_where_things_are_written_changes_no_stage(tmp_path):
         ({"dpo_beta": 0.0}, "dpo_beta must be positive"),
         ({"lam": 1.5}, r"lam must be in \[0, 1\]"),
         ({"missing_eos_penalty": -1.0}, "missing_eos_penalty must be >= 0"),
-        ({"temperature": 0.7, "agent": "sb3-ppo"}, "the SB3 agents sample at 1"),
     ],
 )
 def test_bad_settings_are_refused_with_the_field_named(settings, message):

@@ -12,7 +12,6 @@ from rlhf_gym.rewards import (
     RewardPredictor,
     VaderSentiment,
     available_predictors,
-    base,
     check_scores,
     make_reward_predictor,
 )
@@ -29,22 +28,16 @@ class LengthReward:
 
 
 @pytest.fixture
-def plugin(monkeypatch):
+def plugin(installed_plugins):
     """Install LengthReward as the plug-in "charcount" without installing a distribution."""
     entry = EntryPoint(name="charcount", value=f"{__name__}:LengthReward", group=ENTRY_POINT_GROUP)
-    seen_groups = []
-
-    def fake_entry_points(*, group):
-        seen_groups.append(group)
-        return [entry] if group == ENTRY_POINT_GROUP else []
-
-    monkeypatch.setattr(base, "entry_points", fake_entry_points)
-    return seen_groups
+    installed_plugins[ENTRY_POINT_GROUP] = [entry]
+    return installed_plugins
 
 
-def test_builtins_win_over_plugins_of_the_same_name(monkeypatch):
+def test_builtins_win_over_plugins_of_the_same_name(installed_plugins):
     entry = EntryPoint(name="vader", value=f"{__name__}:LengthReward", group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr(base, "entry_points", lambda *, group: [entry])
+    installed_plugins[ENTRY_POINT_GROUP] = [entry]
     assert isinstance(make_reward_predictor("vader"), VaderSentiment)
     assert available_predictors().count("vader") == 1
 
@@ -71,7 +64,6 @@ def test_entry_point_plugin_is_found_and_built_with_kwargs(plugin):
     np.testing.assert_array_equal(predictor(["p", "q"], ["abc", ""]), [6.0, 0.0])
     assert "charcount" in available_predictors() and "vader" in available_predictors()
     assert available_predictors() == sorted(available_predictors())
-    assert set(plugin) == {ENTRY_POINT_GROUP}
 
 
 def test_unknown_name_lists_what_is_available(plugin):

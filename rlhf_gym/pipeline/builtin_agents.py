@@ -1,0 +1,252 @@
+"""The built-in agents: TokenPPO, stable-baselines3's PPO / A2C / TRPO, and DPO.
+
+Each imports its library only when it trains, so listing or checking agents stays cheap.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlhf_gym.pipeline.agents import AgentResult
+from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.seeding import derived_seed
+
+if TYPE_CHECKING:
+    from agents.token_ppo.config import TokenPPOConfig
+    from rlhf_gym.pipeline.outputs import RunOutputs
+    from rlhf_gym.training.dpo_config import DPOConfig
+
+STAND_IN_LEARNING_RATE = 1e-3
+"""Checks run before the policy is loaded, and the default learning rate depends on its size;
+it is positive either way, so this stands in for it."""
+
+
+def token_ppo_config(
+    c: RunConfig, learning_rate: float, freeze_layers: int, output_dir: str | Path
+) -> TokenPPOConfig:
+    from agents.token_ppo.config import TokenPPOConfig
+
+    return TokenPPOConfig(
+        total_episodes=c.iterations * c.batch_size,
+        batch_size=c.batch_size,
+        learning_rate=learning_rate,
+        kl_coef=c.kl_coef,
+        freeze_layers=freeze_layers,
+        temperature=c.temperature,
+        missing_eos_penalty=c.missing_eos_penalty,
+        ppo_epochs=c.ppo_epochs,
+        num_minibatches=c.num_minibatches,
+        lam=c.lam,
+        vf_coef=c.vf_coef,
+        seed=derived_seed(c.seed, "agent"),
+        output_dir=str(output_dir),
+    )
+
+
+class TokenPPOAgent:
+    """The native batched PPO (``agents.token_ppo``)."""
+
+    def check(self, config: RunConfig) -> None:
+        token_ppo_config(config, STAND_IN_LEARNING_RATE, config.freeze_layers or 0, ".")
+
+    def train(self, outputs: RunOutputs, workdir: Path) -> AgentResult:
+        from agents.token_ppo.trainer import TokenPPO
+
+        c = outputs.config
+        policy, tokenizer = outputs.starting_policy()
+        config = token_ppo_config(
+            c,
+            c.resolved_learning_rate(policy.num_parameters()),
+            c.resolved_freeze_layers(policy.config.num_hidden_layers),
+            workdir / "token_ppo",
+        )
+        env_kwargs = {
+            "task": outputs.task.name,
+            "reward_predictor": outputs.reward_model(),
+            "max_new_tokens": c.max_new_tokens,
+        }
+        trainer = TokenPPO(
+            policy, tokenizer, config, env_kwargs, gold_predictor=outputs.task.gold_reward
+        )
+        history = trainer.train()
+        curve = [
+            {
+                "iteration": i + 1,
+                "kl": m["objective/kl"],
+                "proxy": m["objective/scores"],
+                "gold": m["objective/gold_scores"],
+            }
+            for i, m in enumerate(history)
+        ]
+        summary = {"iterations": len(history), "episodes_per_second": history[-1]["eps"]}
+        return AgentResult(trainer.policy, curve, summary)
+
+
+def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOConfig:
+    from rlhf_gym.training.dpo_config import DPOConfig
+
+    return DPOConfig(
+        beta=c.dpo_beta,
+        learning_rate=learning_rate,
+        num_epochs=1,  # one epoch per curve point
+        batch_size=c.batch_size,
+        freeze_layers=freeze_layers,
+        seed=derived_seed(c.seed, "agent"),
+    )
+
+
+class DPOAgent:
+    """Direct preference optimisation on the run's pairs (no reward model in the loop; the
+    curve's proxy score is the learned RM's, for comparison)."""
+
+    def check(self, config: RunConfig) -> None:
+        rate = config.dpo_learning_rate or STAND_IN_LEARNING_RATE
+        dpo_config(config, rate, config.freeze_layers or 0)
+
+    def train(self, outputs: RunOutputs, workdir: Path) -> AgentResult:
+        from rlhf_gym.evaluation import evaluate_policy
+        from rlhf_gym.rewards import make_reward_predictor
+        from rlhf_gym.training.dpo_trainer import DPOTrainer
+
+        c = outputs.config
+        policy, tokenizer = outputs.starting_policy()
+        reference = copy.deepcopy(policy).requires_grad_(False)
+        config = dpo_config(
+            c,
+            c.resolved_dpo_learning_rate(policy.num_parameters()),
+            c.resolved_freeze_layers(policy.config.num_hidden_layers),
+        )
+        trainer = DPOTrainer(policy, reference, config, outputs.pairs(), tokenizer)
+        gold, proxy = make_reward_predictor(outputs.task.gold_reward), outputs.reward_model()
+        prompts = outputs.train_prompts(c.batch_size)
+        curve, history = [], []
+        for epoch in range(c.dpo_epochs):  # one point of the curve per epoch
+            history += trainer.train()
+            result, _ = evaluate_policy(
+                policy, reference, tokenizer, prompts, gold, proxy,
+                samples_per_prompt=1, max_new_tokens=c.max_new_tokens,
+                seed=derived_seed(c.seed, f"dpo-curve-{epoch}"), temperature=c.temperature,
+            )  # fmt: skip
+            curve.append(
+                {
+                    "iteration": epoch + 1,
+                    "kl": result.kl,
+                    "proxy": result.proxy,
+                    "gold": result.gold,
+                }
+            )
+        return AgentResult(
+            policy, curve, {"epochs": c.dpo_epochs, "final_loss": history[-1]["loss"]}
+        )
+
+
+SB3Settings = Callable[[RunConfig], tuple[type, dict[str, Any]]]
+
+
+class SB3Agent:
+    """A stable-baselines3 (or sb3-contrib) algorithm with :class:`agents.sb3.CausalLMPolicy`
+    on the task's env, rewarded by the learned model, with the KL penalty as a callback."""
+
+    def __init__(self, settings: SB3Settings) -> None:
+        self.settings = settings
+        """The algorithm class and its keyword arguments from the run's config."""
+
+    def check(self, config: RunConfig) -> None:
+        if config.temperature != 1.0:
+            raise ValueError(
+                f"temperature={config.temperature} needs agents that sample at it; the SB3 "
+                "agents sample at 1 (use temperature 1 or only token-ppo / dpo)"
+            )
+        tokens = config.batch_size * config.max_new_tokens
+        if tokens // config.num_minibatches < 2:
+            raise ValueError(
+                f"num_minibatches={config.num_minibatches} leaves SB3 minibatches of fewer "
+                f"than 2 of the {tokens} tokens of a rollout"
+            )
+
+    def train(self, outputs: RunOutputs, workdir: Path) -> AgentResult:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        from agents.sb3 import CausalLMPolicy, KLPenaltyCallback
+
+        c = outputs.config
+        policy, tokenizer = outputs.starting_policy()
+        env_kwargs = {
+            "tokenizer": tokenizer,
+            "reward_predictor": outputs.reward_model(),
+            "max_new_tokens": c.max_new_tokens,
+            "missing_eos_penalty": c.missing_eos_penalty,
+        }
+        seed = derived_seed(c.seed, "agent")
+        env = make_vec_env(
+            outputs.task.env_id, n_envs=c.batch_size, seed=seed, env_kwargs=env_kwargs
+        )
+        algorithm, settings = self.settings(c)
+        freeze = c.resolved_freeze_layers(policy.config.num_hidden_layers)
+        policy_kwargs = {"model": policy, "freeze_layers": freeze}
+        model = algorithm(
+            CausalLMPolicy,
+            env,
+            policy_kwargs=policy_kwargs | settings.pop("policy_kwargs", {}),
+            learning_rate=c.resolved_learning_rate(policy.num_parameters()),
+            n_steps=c.max_new_tokens,  # one rollout ~ one completion per env
+            gamma=1.0,
+            gae_lambda=c.lam,
+            seed=seed,
+            **settings,
+        )
+        callback = KLPenaltyCallback(c.kl_coef, gold_reward=outputs.task.gold_reward)
+        model.learn(c.iterations * c.batch_size * c.max_new_tokens, callback=callback)
+        curve = [
+            {"iteration": i + 1, "kl": h["episode_kl"], "proxy": h["proxy"], "gold": h["gold"]}
+            for i, h in enumerate(callback.history)
+            if {"episode_kl", "proxy", "gold"} <= set(h)
+        ]
+        return AgentResult(model.policy.lm, curve, {"iterations": len(callback.history)})
+
+
+def _ppo_settings(c: RunConfig) -> tuple[type, dict[str, Any]]:
+    from stable_baselines3 import PPO
+
+    rollout = c.batch_size * c.max_new_tokens  # tokens per rollout
+    return PPO, {
+        "batch_size": max(1, rollout // c.num_minibatches),
+        "n_epochs": c.ppo_epochs,
+        "vf_coef": c.vf_coef,
+    }
+
+
+def _a2c_settings(c: RunConfig) -> tuple[type, dict[str, Any]]:
+    from stable_baselines3 import A2C
+
+    return A2C, {"normalize_advantage": True, "use_rms_prop": False, "vf_coef": c.vf_coef}
+
+
+def _trpo_settings(c: RunConfig) -> tuple[type, dict[str, Any]]:
+    from sb3_contrib import TRPO
+
+    # TRPO's Hessian-vector products need attention with a double backward (eager attention);
+    # its critic is fitted by separate steps, so there is no vf_coef
+    return TRPO, {
+        "target_kl": c.trpo_target_kl,
+        "cg_max_steps": c.trpo_cg_max_steps,
+        "cg_damping": c.trpo_cg_damping,
+        "n_critic_updates": c.trpo_n_critic_updates,
+        "batch_size": c.batch_size * c.max_new_tokens // c.num_minibatches,  # critic steps
+        "policy_kwargs": {"attn_implementation": "eager"},
+    }
+
+
+def sb3_ppo() -> SB3Agent:
+    return SB3Agent(_ppo_settings)
+
+
+def sb3_a2c() -> SB3Agent:
+    return SB3Agent(_a2c_settings)
+
+
+def sb3_trpo() -> SB3Agent:
+    return SB3Agent(_trpo_settings)

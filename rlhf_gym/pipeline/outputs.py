@@ -1,0 +1,109 @@
+"""RunOutputs: what the finished stages of one run hold, for the stages after them.
+
+The agent, evaluation and report stages (and third-party agents) receive this object and read
+the starting policy, the reward model, the preference pairs and the prompts through it, never
+through the pipeline's internals. Loading failures become a :class:`StageError` that names the
+stage and the command that redoes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.stages import StageError, StageRunner, agent_stage
+from rlhf_gym.seeding import numpy_rng
+from rlhf_gym.tasks import Task
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    from rlhf_gym.preferences import PreferencePair
+    from rlhf_gym.rewards.learned import LearnedRewardModel
+
+Loaded = TypeVar("Loaded")
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """The outputs of one run's finished stages, loaded on demand."""
+
+    config: RunConfig
+    task: Task
+    runner: StageRunner
+
+    def path(self, stage: str) -> Path:
+        return self.runner.path(stage)
+
+    def summary(self, stage: str) -> dict[str, Any]:
+        """The JSON summary a finished stage returned."""
+        return self.runner.summary(stage)
+
+    def load(self, stage: str, loader: Callable[[Path], Loaded]) -> Loaded:
+        """``loader(stage directory)``, any failure turned into a clear message."""
+        path = self.path(stage)
+        try:
+            return loader(path)
+        except Exception as err:
+            raise StageError(
+                f"cannot load the output of stage {stage!r} from {path} "
+                f"({type(err).__name__}: {err}); rerun with --force {stage}"
+            ) from err
+
+    def starting_source(self) -> str:
+        """Name or directory of the policy every agent starts from: the SFT output, or the base
+        model when SFT is off."""
+        if self.summary("sft").get("skipped"):
+            return self.config.model
+        return str(self.path("sft") / "model")
+
+    def starting_policy(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The starting policy and its tokenizer; it is also the reference of the KL penalty
+        and of the evaluation."""
+        from rlhf_gym.models import load_model
+
+        source = self.starting_source()
+        return self.load("sft", lambda _: load_model(source)), self.tokenizer()
+
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        from rlhf_gym.models import load_tokenizer
+
+        source = self.starting_source()
+        return self.load("sft", lambda _: load_tokenizer(source))
+
+    def reward_model(self) -> LearnedRewardModel:
+        from rlhf_gym.rewards.learned import LearnedRewardModel
+
+        return self.load("reward", lambda p: LearnedRewardModel.from_pretrained(p / "model"))
+
+    def pairs(self) -> list[PreferencePair]:
+        """The preference pairs (simulated or human) in TRL's prompt/chosen/rejected form."""
+        from rlhf_gym.preferences.io import read_jsonl
+
+        return self.load("preferences", lambda p: read_jsonl(p / "pairs.jsonl"))
+
+    def train_prompts(self, count: int) -> list[str]:
+        """``count`` train prompts in the run's own random order (the same on every call)."""
+        prompts = self.task.prompts("train")
+        order = numpy_rng(self.config.seed, "preference-prompts").permutation(len(prompts))
+        return [prompts[i] for i in order[:count]]
+
+    def eval_prompts(self) -> list[str]:
+        """The held-out prompts evaluated on (the first ``eval_prompts``, or all)."""
+        prompts = self.task.prompts("test")
+        return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
+
+    def agent_policy(self, agent: str) -> PreTrainedModel:
+        """The policy ``agent`` trained."""
+        from rlhf_gym.models import load_model
+
+        return self.load(agent_stage(agent), lambda p: load_model(str(p / "policy")))
+
+    def curve(self, agent: str) -> list[dict[str, float]]:
+        """``agent``'s training curve: points with ``kl``, ``proxy`` and ``gold``."""
+        return self.load(agent_stage(agent), lambda p: json.loads((p / "curve.json").read_text()))

@@ -1,0 +1,107 @@
+"""Agents as plug-ins: the registry, the protocol, the checks before any stage, and a
+third-party agent found through the ``rlhf_gym.agents`` entry-point group."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import EntryPoint
+
+import pytest
+import torch
+
+from rlhf_gym.cli import main
+from rlhf_gym.models import freeze_lower_layers
+from rlhf_gym.pipeline.agents import (
+    ENTRY_POINT_GROUP,
+    Agent,
+    AgentResult,
+    available_agents,
+    make_agent,
+)
+from rlhf_gym.pipeline.config import RunConfig
+
+BUILTINS = ["dpo", "sb3-a2c", "sb3-ppo", "sb3-trpo", "token-ppo"]
+TINY = [
+    "--model", "tiny", "--sft-epochs", "1", "--preference-prompts", "4",
+    "--completions-per-prompt", "2", "--reward-epochs", "1", "--iterations", "1",
+    "--batch-size", "4", "--eval-prompts", "2", "--eval-samples-per-prompt", "1",
+    "--max-new-tokens", "4",
+]  # fmt: skip
+
+
+class ShiftHeadAgent:
+    """A third-party agent: it 'trains' by shifting the top layer's norm, under the run's freeze
+    rule, and refuses batches over 8."""
+
+    def check(self, config: RunConfig) -> None:
+        if config.batch_size > 8:
+            raise ValueError("shift-head takes at most 8 episodes per batch")
+
+    def train(self, outputs, workdir):
+        policy, _ = outputs.starting_policy()
+        c = outputs.config
+        freeze_lower_layers(policy, c.resolved_freeze_layers(policy.config.num_hidden_layers))
+        with torch.no_grad():
+            policy.model.norm.weight.add_(0.5)
+        (workdir / "note.txt").write_text("shifted")
+        point = {"iteration": 1, "kl": 0.0, "proxy": 0.0, "gold": 0.0}
+        return AgentResult(policy, [point], {"shift": 0.5})
+
+
+@pytest.fixture
+def shift_head(installed_plugins):
+    entry = EntryPoint("shift-head", f"{__name__}:ShiftHeadAgent", ENTRY_POINT_GROUP)
+    installed_plugins[ENTRY_POINT_GROUP] = [entry]
+
+
+def test_every_builtin_is_registered_and_follows_the_protocol():
+    assert available_agents() == BUILTINS
+    for name in BUILTINS:
+        assert isinstance(make_agent(name), Agent)
+
+
+def test_an_unknown_agent_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown agent 'ppo2'.*'token-ppo'"):
+        RunConfig(agent="ppo2")
+
+
+@pytest.mark.parametrize(
+    ("agent", "settings", "message"),
+    [
+        ("token-ppo", {"batch_size": 6, "num_minibatches": 4}, "divisible by num_minibatches"),
+        ("sb3-ppo", {"temperature": 0.7}, "the SB3 agents sample at 1"),
+        ("sb3-trpo", {"batch_size": 1, "max_new_tokens": 1, "num_minibatches": 1}, "fewer than 2"),
+    ],
+)
+def test_each_agent_checks_its_own_settings(agent, settings, message):
+    config = RunConfig(agent=agent, model="tiny", **settings)
+    with pytest.raises(ValueError, match=message):
+        make_agent(agent).check(config)
+
+
+def test_a_plugin_agent_runs_from_the_command_line_next_to_a_builtin(shift_head, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--output-dir", str(out), *TINY, "--agent", "token-ppo,shift-head"]) == 0
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert metrics["agents"]["shift-head"]["shift"] == 0.5
+    # the pipeline counted what the plug-in left trainable: the whole tiny model (no freezing)
+    assert (
+        metrics["agents"]["shift-head"]["trainable_parameters"]
+        == (metrics["agents"]["token-ppo"]["trainable_parameters"])
+    )
+    assert "after (shift-head)" in metrics["policies"]
+    assert (out / "agent-shift-head" / "note.txt").read_text() == "shifted"
+    trained = json.loads((out / "agent-shift-head" / "curve.json").read_text())
+    assert trained == [{"iteration": 1, "kl": 0.0, "proxy": 0.0, "gold": 0.0}]
+
+
+def test_a_plugin_agents_check_runs_before_any_stage(shift_head, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert (
+        main(
+            ["run", "--output-dir", str(out), *TINY, "--agent", "shift-head", "--batch-size", "16"]
+        )
+        == 2
+    )
+    assert "shift-head takes at most 8" in capsys.readouterr().err
+    assert not (out / "sft").exists()
