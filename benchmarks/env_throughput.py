@@ -84,7 +84,7 @@ def run_vector(
         tokenizer=tokenizer,
         reward_predictor=timed,
     )
-    calls = max(steps // num_envs, 2 * env.envs[0].max_new_tokens)
+    calls = max(steps // num_envs, 2 * env.max_new_tokens)
     actions = np.random.default_rng(seed).integers(len(tokenizer), size=(calls, num_envs))
     env.reset(seed=seed)
     episodes = 0

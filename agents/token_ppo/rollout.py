@@ -93,8 +93,8 @@ def generate(
     start = time.perf_counter()
     device = next(actor.parameters()).device
     prompt_ids, prompt_mask = (t.to(device) for t in prompt_batch(observation))
-    batch, budget = prompt_ids.shape[0], env.envs[0].max_new_tokens
-    eos_id, pad_id = env.envs[0].eos_token_id, env.envs[0].pad_token_id
+    batch, budget = prompt_ids.shape[0], env.max_new_tokens
+    eos_id, pad_id = env.eos_token_id, env.pad_token_id
     tokens = torch.full((batch, budget), pad_id, dtype=torch.long, device=device)
     logprobs = torch.zeros(batch, budget, device=device)
     values = torch.zeros(batch, budget, device=device)

@@ -99,7 +99,7 @@ class TokenPPO:
         self.actor = ActorCritic(policy, self.config.value_model)
         self.sampler = Sampler(
             self.config.temperature,
-            self.env.envs[0].eos_token_id if self.config.ignore_eos else None,
+            self.env.eos_token_id if self.config.ignore_eos else None,
         )
         trainable = [p for p in self.actor.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
@@ -348,7 +348,7 @@ class TokenPPO:
             "iteration": self.iteration,
             "episodes": self.episodes,
             "env_seeded": self._env_seeded,
-            "env_rng": [env.np_random.bit_generator.state for env in self.env.envs],
+            "env_rng": [rng.bit_generator.state for rng in self.env.get_attr("np_random")],
             "rng": _rng_state(),
         }
         torch.save(state, path)
@@ -361,10 +361,7 @@ class TokenPPO:
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.iteration, self.episodes = state["iteration"], state["episodes"]
         self._env_seeded = state["env_seeded"]
-        for env, rng_state in zip(self.env.envs, state["env_rng"], strict=True):
-            generator = np.random.Generator(np.random.PCG64())
-            generator.bit_generator.state = rng_state
-            env.np_random = generator
+        self.env.set_attr("np_random", [_generator(rng) for rng in state["env_rng"]])
         _set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------ helpers
@@ -433,3 +430,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _generator(bit_generator_state: dict[str, Any]) -> np.random.Generator:
+    """A numpy generator that continues exactly from a saved ``bit_generator.state``."""
+    generator = np.random.Generator(np.random.PCG64())
+    generator.bit_generator.state = bit_generator_state
+    return generator

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.models import load_tokenizer, pad_token_id
-from rlhf_gym.rewards import RewardPredictor, RewardSpec, check_scores, make_reward_predictor
+from rlhf_gym.envs.episode import (
+    EpisodeConfig,
+    EpisodeSettings,
+    Observation,
+    PlannedStep,
+    PromptEncoder,
+    TextEpisode,
+    check_prompt,
+    score_texts,
+)
+from rlhf_gym.models import load_tokenizer
+from rlhf_gym.rewards import RewardPredictor, RewardSpec, make_reward_predictor
 from rlhf_gym.tasks import Task, get_task
 
-Observation = dict[str, np.ndarray]
+__all__ = ["Observation", "TextGenerationEnv", "UnsupportedRenderModeError", "check_prompt"]
 
 
 class UnsupportedRenderModeError(ValueError, TypeError):
@@ -27,21 +36,20 @@ class UnsupportedRenderModeError(ValueError, TypeError):
     """
 
 
-class _PendingStep(NamedTuple):
-    """What a validated action would do, before it is committed to the env's state."""
-
-    token: int
-    ends: bool
-    eos: bool
-
-
-class TextGenerationEnv(gym.Env[Observation, int]):
+class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
     """
     ## Description
 
     A language model continues a prompt one token per step; when the completion ends, a reward
     predictor (a learned reward model, a gold labeler, a remote service...) scores it. The env
     knows a tokenizer, a prompt source and a reward predictor, never the policy.
+
+    The state of the current episode and the rules of a step are `env.episode`, a public
+    `TextEpisode` (`rlhf_gym/envs/episode.py`); `TextGenerationVectorEnv` steps its sub-envs
+    through it, so that one predictor call scores every episode that ends on a step. The
+    settings below are read-only attributes (`tokenizer`, `eos_token_id`, `pad_token_id`,
+    `vocab_size`, `max_prompt_tokens`, `max_new_tokens`, `sequence_length`,
+    `missing_eos_penalty`).
 
     ## Action Space
 
@@ -128,13 +136,13 @@ class TextGenerationEnv(gym.Env[Observation, int]):
     ) -> None:
         resolved_task = get_task(task) if task is not None else None
         self.task = resolved_task
-        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
         self.prompts = _resolve_prompts(prompts, resolved_task, split)
         self.reward_predictor: RewardPredictor = _resolve_predictor(reward_predictor, resolved_task)
-        self.max_new_tokens = _positive(
+        new_tokens = _positive(
             "max_new_tokens", max_new_tokens, resolved_task and resolved_task.max_new_tokens, 24
         )
-        self.max_prompt_tokens = _positive(
+        prompt_tokens = _positive(
             "max_prompt_tokens",
             max_prompt_tokens,
             resolved_task and resolved_task.max_prompt_tokens,
@@ -145,32 +153,44 @@ class TextGenerationEnv(gym.Env[Observation, int]):
                 f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode
-        self.missing_eos_penalty = float(missing_eos_penalty)
-
-        self.vocab_size = len(self.tokenizer)
-        self.eos_token_id = self.tokenizer.eos_token_id
-        if self.eos_token_id is None:
-            raise ValueError(
-                "the tokenizer has no EOS token, so no completion could ever end early"
-            )
-        self.pad_token_id = pad_token_id(self.tokenizer)
-        self.sequence_length = self.max_prompt_tokens + self.max_new_tokens
-        token_box = spaces.Box(0, self.vocab_size - 1, (self.sequence_length,), np.int64)
+        config = EpisodeConfig(tokenizer, prompt_tokens, new_tokens, float(missing_eos_penalty))
+        self._episode = TextEpisode(config)
+        self._prompt_encoder = PromptEncoder(tokenizer, prompt_tokens)
+        token_box = spaces.Box(0, config.vocab_size - 1, (config.sequence_length,), np.int64)
         self.observation_space = spaces.Dict(
             {
                 "input_ids": token_box,
-                "attention_mask": spaces.Box(0, 1, (self.sequence_length,), np.int64),
+                "attention_mask": spaces.Box(0, 1, (config.sequence_length,), np.int64),
             }
         )
-        self.action_space = spaces.Discrete(self.vocab_size)
+        self.action_space = spaces.Discrete(config.vocab_size)
 
-        # Only ever written in place: the vector env makes them rows of its batch buffers.
-        self._input_ids = np.full(self.sequence_length, self.pad_token_id, dtype=np.int64)
-        self._attention_mask = np.zeros(self.sequence_length, dtype=np.int64)
-        self._listed_ids: dict[str, list[int]] = {}  # token ids of listed prompts, once each
-        self._prompt_text = ""
-        self._completion_ids: list[int] = []
-        self._done: bool | None = None  # None until the first reset
+    # ------------------------------------------------------------------ public state
+    @property
+    def episode(self) -> TextEpisode:
+        """The current episode: its token window, prompt, completion and step rules."""
+        return self._episode
+
+    @property
+    def episode_config(self) -> EpisodeConfig:
+        return self._episode.config
+
+    @property
+    def prompt_encoder(self) -> PromptEncoder:
+        """Tokenizes prompts for ``reset``; envs with the same tokenizer may share one."""
+        return self._prompt_encoder
+
+    @prompt_encoder.setter
+    def prompt_encoder(self, encoder: PromptEncoder) -> None:
+        # A shared encoder must encode exactly as this env's own would, or observations change.
+        if encoder.tokenizer is not self.tokenizer:
+            raise ValueError("a shared prompt encoder must use this env's tokenizer object")
+        if encoder.max_prompt_tokens != self.max_prompt_tokens:
+            raise ValueError(
+                f"a shared prompt encoder must have max_prompt_tokens={self.max_prompt_tokens}, "
+                f"got {encoder.max_prompt_tokens}"
+            )
+        self._prompt_encoder = encoder
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(
@@ -182,30 +202,24 @@ class TextGenerationEnv(gym.Env[Observation, int]):
         super().reset(seed=seed)
         if prompt is None:
             index = int(self.np_random.integers(len(self.prompts)))
-            prompt_ids, self._prompt_text = self._listed_prompt(self.prompts[index])
+            prompt_ids, text = self._prompt_encoder.encode_listed(self.prompts[index])
         else:
-            prompt_ids, self._prompt_text = self._encode_prompt(prompt)
-        self._input_ids.fill(self.pad_token_id)
-        self._attention_mask.fill(0)
-        self._input_ids[-len(prompt_ids) :] = prompt_ids
-        self._attention_mask[-len(prompt_ids) :] = 1
-        self._completion_ids = []
-        self._done = False
+            prompt_ids, text = self._prompt_encoder.encode(prompt)
+        self._episode.start(prompt_ids, text)
         if self.render_mode == "human":
             self.render()
-        return self._observation(), {"prompt": self._prompt_text}
+        return self._episode.observation(), {"prompt": text}
 
     def step(self, action: int) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        pending = self._validate(action)
-        if not pending.ends:
-            self._commit(pending)
-            return self._observation(), 0.0, False, False, {}
-        prompt, completion = self._texts(pending)
-        score = check_scores(
-            self.reward_predictor([prompt], [completion]), 1, self.reward_predictor
-        )
-        self._commit(pending)
-        return self._finish(float(score[0]), prompt, completion)
+        planned = self._episode.plan(action)
+        if not planned.ends:
+            self._commit(planned)
+            return self._episode.observation(), 0.0, False, False, {}
+        prompt, completion = self._episode.texts(planned)
+        score = float(score_texts(self.reward_predictor, [(prompt, completion)])[0])
+        self._commit(planned)  # only once the score is known to be good
+        reward, terminated, truncated, info = self._episode.outcome(score, prompt, completion)
+        return self._episode.observation(), reward, terminated, truncated, info
 
     def render(self) -> str | None:
         if self.render_mode is None:
@@ -213,116 +227,16 @@ class TextGenerationEnv(gym.Env[Observation, int]):
                 "render() called without a render_mode; pass render_mode='ansi' or 'human'"
             )
             return None
-        text = f"{self._prompt_text}\u2502{self._decode(self._completion_ids)}"
+        text = f"{self._episode.prompt}\u2502{self._episode.completion}"
         if self.render_mode == "ansi":
             return text
         print(text)
         return None
 
-    # ------------------------------------------------------------- shared with the vector env
-    def _validate(self, action: Any) -> _PendingStep:
-        """Check the action and the env's state; return what the step would do."""
-        if self._done is None:
-            raise RuntimeError("step() called before reset()")
-        if self._done:
-            raise RuntimeError("step() called after the episode ended; call reset() first")
-        token = _as_token(action, self.vocab_size)
-        eos = token == self.eos_token_id
-        ends = eos or len(self._completion_ids) + 1 >= self.max_new_tokens
-        return _PendingStep(token=token, ends=ends, eos=eos)
-
-    def _texts(self, pending: _PendingStep) -> tuple[str, str]:
-        """The (prompt, completion) pair the reward predictor scores if ``pending`` ends it."""
-        new_ids = self._completion_ids if pending.eos else [*self._completion_ids, pending.token]
-        return self._prompt_text, self._decode(new_ids)
-
-    def _commit(self, pending: _PendingStep) -> None:
-        # Shift left by one: the left-padded sequence always ends with the newest token.
-        self._input_ids[:-1] = self._input_ids[1:]
-        self._attention_mask[:-1] = self._attention_mask[1:]
-        self._input_ids[-1] = pending.token
-        self._attention_mask[-1] = 1
-        self._completion_ids.append(pending.token)
-        self._done = pending.ends
+    def _commit(self, planned: PlannedStep) -> None:
+        self._episode.commit(planned)
         if self.render_mode == "human":
             self.render()
-
-    def _finish(
-        self, score: float, prompt: str, completion: str
-    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        eos = self._completion_ids[-1] == self.eos_token_id
-        reward = score if eos else score - self.missing_eos_penalty
-        info = {
-            "prompt": prompt,
-            "completion": completion,
-            "score": score,
-            "eos": eos,
-            "num_new_tokens": len(self._completion_ids),
-        }
-        return self._observation(), reward, True, not eos, info
-
-    # ---------------------------------------------------------------------- helpers
-    def _observation(self) -> Observation:
-        return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
-
-    def _listed_prompt(self, prompt: str) -> tuple[list[int], str]:
-        """``_encode_prompt`` of a prompt from the list, tokenized once if it fits the budget."""
-        ids = self._listed_ids.get(prompt)
-        if ids is not None:
-            return ids, prompt
-        ids, text = self._encode_prompt(prompt)
-        if text is prompt:  # not truncated: caching it skips no warning
-            self._listed_ids[prompt] = ids
-        return ids, text
-
-    def _encode_prompt(self, prompt: str) -> tuple[list[int], str]:
-        """Token ids of the prompt within the budget, and the text those ids stand for."""
-        ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
-        if len(ids) > self.max_prompt_tokens:
-            warnings.warn(
-                f"prompt of {len(ids)} tokens is longer than max_prompt_tokens="
-                f"{self.max_prompt_tokens}; keeping its last {self.max_prompt_tokens} tokens",
-                UserWarning,
-                stacklevel=3,
-            )
-            ids = ids[-self.max_prompt_tokens :]
-            return ids, self.tokenizer.decode(ids, skip_special_tokens=True)
-        return ids, prompt
-
-    def _decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
-
-
-def check_prompt(prompt: Any) -> None:
-    """Raise unless ``prompt`` is a string with some non-whitespace text that a tokenizer can
-    encode (no lone surrogate, which UTF-8 cannot represent)."""
-    if not isinstance(prompt, str):
-        raise TypeError(f"a prompt must be a str, got {type(prompt).__name__}")
-    if not prompt.strip():
-        raise ValueError(f"prompt {prompt!r} is empty; prompts must contain text")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise ValueError(
-            f"prompt {prompt!r} is not valid Unicode text ({err.reason} at position {err.start})"
-        ) from None
-
-
-def _as_token(action: Any, vocab_size: int) -> int:
-    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
-        token = int(action)  # the common case, without building an array
-    else:
-        token = _array_token(action)
-    if not 0 <= token < vocab_size:
-        raise ValueError(f"action {token} is outside the vocabulary of size {vocab_size}")
-    return token
-
-
-def _array_token(action: Any) -> int:
-    array = np.asarray(action)
-    if array.shape != () or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"action {action!r} is not a single integer token id")
-    return int(array)
 
 
 def _resolve_prompts(prompts: Sequence[str] | None, task: Task | None, split: str) -> list[str]:

@@ -9,17 +9,25 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlhf_gym.envs.text_generation import Observation, TextGenerationEnv, check_prompt
-from rlhf_gym.rewards import check_scores
+from rlhf_gym.envs.episode import (
+    EpisodeConfig,
+    EpisodeSettings,
+    Observation,
+    PlannedStep,
+    check_prompt,
+    score_texts,
+)
+from rlhf_gym.envs.text_generation import TextGenerationEnv
 
 
-class TextGenerationVectorEnv(VectorEnv):
+class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
     """``num_envs`` copies of :class:`TextGenerationEnv` behind Gymnasium's ``VectorEnv`` API.
 
     It has the semantics of ``SyncVectorEnv`` over the same single envs (same observations,
     rewards, flags and infos under the same seeds: sub-env ``i`` is seeded with ``seed + i``),
     with one difference that is the point of it: every episode that ends on a step is scored by
-    **one** call to the reward predictor. The sub-envs share one tokenizer and one predictor.
+    **one** call to the reward predictor. The sub-envs share one tokenizer, one predictor and
+    one prompt encoder.
 
     Autoreset modes (``autoreset_mode=``):
 
@@ -33,6 +41,15 @@ class TextGenerationVectorEnv(VectorEnv):
 
     ``reset(options={"prompts": [...]})`` gives each sub-env its own prompt (one per sub-env,
     or per selected sub-env with ``reset_mask``); any other option goes to every sub-env.
+
+    **Contract with the sub-envs**, all public: they are reset and rendered through their
+    Gymnasium API and stepped through ``env.episode`` (a
+    :class:`~rlhf_gym.envs.episode.TextEpisode`) in three phases: plan every action, score
+    the ending episodes in one call, commit. The sub-envs' settings are read-only properties
+    here too (``tokenizer``, ``eos_token_id``, ``pad_token_id``, ``vocab_size``,
+    ``max_prompt_tokens``, ``max_new_tokens``, ``sequence_length``, ``missing_eos_penalty``),
+    and ``get_attr`` / ``set_attr`` reach any other sub-env attribute (``np_random``...) as in
+    ``SyncVectorEnv``, so callers need not index ``envs``.
     """
 
     def __init__(
@@ -47,24 +64,17 @@ class TextGenerationVectorEnv(VectorEnv):
             or num_envs < 1
         ):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        first = TextGenerationEnv(**env_kwargs)
-        shared = {
-            **env_kwargs,
-            "tokenizer": first.tokenizer,
-            "reward_predictor": first.reward_predictor,
-            "prompts": first.prompts,
-        }
-        self.envs = [first, *(TextGenerationEnv(**shared) for _ in range(num_envs - 1))]
-        # Sub-envs write their token buffers in place only, so they can be rows of one batch
+        self.envs = _sub_envs(int(num_envs), env_kwargs)
+        first = self.envs[0]
+        self._episodes = [env.episode for env in self.envs]
+        # Episodes write their token windows in place only, so they can be rows of one batch
         # buffer: a batched observation is then one copy instead of a stack of N arrays.
-        self._input_ids = np.stack([env._input_ids for env in self.envs])  # (N, L)
-        self._attention_mask = np.stack([env._attention_mask for env in self.envs])  # (N, L)
-        for row, env in enumerate(self.envs):
-            env._input_ids, env._attention_mask = self._input_ids[row], self._attention_mask[row]
-            env._listed_ids = first._listed_ids  # same prompts and tokenizer: one cache
+        self._input_ids = np.empty((num_envs, first.sequence_length), dtype=np.int64)  # (N, L)
+        self._attention_mask = np.empty_like(self._input_ids)  # (N, L)
+        for row, episode in enumerate(self._episodes):
+            episode.use_buffers(self._input_ids[row], self._attention_mask[row])
         self.num_envs = int(num_envs)
         self.reward_predictor = first.reward_predictor
-        self.tokenizer = first.tokenizer
         self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.metadata = {**first.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_mode = first.render_mode
@@ -73,6 +83,11 @@ class TextGenerationVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+
+    @property
+    def episode_config(self) -> EpisodeConfig:
+        """The sub-envs' settings (all built from the same arguments, so all equal)."""
+        return self.envs[0].episode.config
 
     def reset(
         self,
@@ -115,13 +130,15 @@ class TextGenerationVectorEnv(VectorEnv):
         # 1. Validate everything before changing anything.
         to_reset = np.flatnonzero(self._needs_reset) if self._resets_next_step else []
         idle = set(to_reset) | (
-            {i for i, e in enumerate(self.envs) if e._done} if self._disabled else set()
+            {i for i, e in enumerate(self._episodes) if e.done} if self._disabled else set()
         )
-        pending = {i: env._validate(actions[i]) for i, env in enumerate(self.envs) if i not in idle}
+        pending = {
+            i: episode.plan(actions[i]) for i, episode in enumerate(self._episodes) if i not in idle
+        }
         # 2. Score every episode that ends on this step in one call.
         ending = [i for i, step in pending.items() if step.ends]
-        texts = [self.envs[i]._texts(pending[i]) for i in ending]
-        scores = self._score(texts)
+        texts = [self._episodes[i].texts(pending[i]) for i in ending]
+        scores = score_texts(self.reward_predictor, texts)
         # 3. Commit.
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
@@ -130,12 +147,13 @@ class TextGenerationVectorEnv(VectorEnv):
         for i in to_reset:
             infos = self._add_info(infos, self.envs[i].reset()[1], i)
         for i, step in pending.items():
-            self.envs[i]._commit(step)
+            self._commit(i, step)
         for score, i, (prompt, completion) in zip(scores, ending, texts, strict=True):
-            final_obs, rewards[i], terminated[i], truncated[i], info = self.envs[i]._finish(
+            rewards[i], terminated[i], truncated[i], info = self._episodes[i].outcome(
                 float(score), prompt, completion
             )
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                final_obs = self._episodes[i].observation()  # before the reset overwrites it
                 info = {"final_obs": final_obs, "final_info": info, **self.envs[i].reset()[1]}
             infos = self._add_info(infos, info, i)
         self._needs_reset = terminated | truncated
@@ -146,6 +164,20 @@ class TextGenerationVectorEnv(VectorEnv):
             return None
         return tuple(env.render() for env in self.envs)
 
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every sub-env (read, never called)."""
+        return tuple(env.get_wrapper_attr(name) for env in self.envs)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set attribute ``name`` of the sub-envs: a list or tuple gives one value per sub-env,
+        anything else goes to all of them (as ``SyncVectorEnv.set_attr``)."""
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"{len(values)} values given for {self.num_envs} sub-envs")
+        for env, value in zip(self.envs, values, strict=True):
+            env.set_wrapper_attr(name, value)
+
     # ---------------------------------------------------------------------- helpers
     @property
     def _resets_next_step(self) -> bool:
@@ -155,12 +187,10 @@ class TextGenerationVectorEnv(VectorEnv):
     def _disabled(self) -> bool:
         return self.autoreset_mode == AutoresetMode.DISABLED
 
-    def _score(self, texts: list[tuple[str, str]]) -> np.ndarray:
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        prompts, completions = zip(*texts, strict=True)
-        raw = self.reward_predictor(list(prompts), list(completions))
-        return check_scores(raw, len(texts), self.reward_predictor)
+    def _commit(self, i: int, step: PlannedStep) -> None:
+        self._episodes[i].commit(step)
+        if self.render_mode == "human":
+            self.envs[i].render()  # what the sub-env's own step() would print
 
     def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:
@@ -173,6 +203,22 @@ class TextGenerationVectorEnv(VectorEnv):
 
     def _observations(self) -> Observation:
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
+
+
+def _sub_envs(num_envs: int, env_kwargs: dict[str, Any]) -> list[TextGenerationEnv]:
+    """``num_envs`` envs from the same arguments that share the first one's tokenizer,
+    predictor, prompt list and prompt encoder (so each listed prompt is tokenized once)."""
+    first = TextGenerationEnv(**env_kwargs)
+    shared = {
+        **env_kwargs,
+        "tokenizer": first.tokenizer,
+        "reward_predictor": first.reward_predictor,
+        "prompts": first.prompts,
+    }
+    envs = [first, *(TextGenerationEnv(**shared) for _ in range(num_envs - 1))]
+    for env in envs[1:]:
+        env.prompt_encoder = first.prompt_encoder
+    return envs
 
 
 def parse_autoreset_mode(value: AutoresetMode | str) -> AutoresetMode:

@@ -40,6 +40,29 @@ def predictor() -> CountingPredictor:
     return CountingPredictor()
 
 
+class CountingTokenizer:
+    """Wraps a tokenizer (without changing it) and logs every text it encodes."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.encoded: list[str] = []
+
+    def __call__(self, text: str, **kwargs: Any) -> Any:
+        self.encoded.append(text)
+        return self.tokenizer(text, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.tokenizer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
+
+
+@pytest.fixture
+def counting_tokenizer(tiny_tokenizer) -> CountingTokenizer:
+    return CountingTokenizer(tiny_tokenizer)
+
+
 def env_defaults(tokenizer: Any, predictor: Any) -> dict[str, Any]:
     """Small, fast settings shared by the single and the vector env fixtures."""
     return {

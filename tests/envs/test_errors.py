@@ -14,12 +14,14 @@ NON_EOS = 300
 
 
 def _snapshot(env: TextGenerationEnv) -> tuple:
+    episode = env.episode
+    window = episode.observation()
     return (
-        env._input_ids.copy(),
-        env._attention_mask.copy(),
-        list(env._completion_ids),
-        env._prompt_text,
-        env._done,
+        window["input_ids"],
+        window["attention_mask"],
+        episode.completion_ids,
+        episode.prompt,
+        (episode.started, episode.done),
         copy.deepcopy(env.np_random.bit_generator.state),
     )
 

@@ -37,7 +37,7 @@ def test_vector_env_equals_sync_vector_env_of_single_envs(
     rng = np.random.default_rng(seed)
     episode_ends = 0
     for _ in range(4 * max_new_tokens + 3):
-        actions = biased_actions(rng, 1024, batched.envs[0].eos_token_id, size=num_envs)
+        actions = biased_actions(rng, 1024, batched.eos_token_id, size=num_envs)
         got, expected = batched.step(actions), reference.step(actions)
         assert_tree_equal(got, expected)
         episode_ends += int(got[2].sum())
@@ -47,7 +47,7 @@ def test_vector_env_equals_sync_vector_env_of_single_envs(
 def test_one_predictor_call_per_step_with_every_ending_episode(make_vec_env, predictor):
     vec = make_vec_env(4, max_new_tokens=3)
     vec.reset(seed=0)
-    eos = vec.envs[0].eos_token_id
+    eos = vec.eos_token_id
     schedule = [
         [NON_EOS, eos, NON_EOS, NON_EOS],  # env 1 ends
         [NON_EOS, 0, NON_EOS, eos],  # env 3 ends (env 1 resets)
@@ -89,15 +89,15 @@ def test_same_step_mode_reports_final_obs_and_info(make_vec_env, tiny_tokenizer)
 def test_disabled_mode_freezes_finished_episodes_until_reset(make_vec_env, predictor):
     vec = make_vec_env(3, max_new_tokens=3, autoreset_mode=AutoresetMode.DISABLED)
     vec.reset(seed=0)
-    eos = vec.envs[0].eos_token_id
-    vec.step(np.array([eos, NON_EOS, NON_EOS]))
-    frozen = vec.envs[0]._input_ids.copy()
+    eos = vec.eos_token_id
+    obs, *_ = vec.step(np.array([eos, NON_EOS, NON_EOS]))
+    frozen = obs["input_ids"][0]
     # Env 0 is finished: its action is ignored (even an invalid one), reward 0, no new end.
     obs, rewards, terminated, truncated, infos = vec.step(np.array([10**6, NON_EOS, eos]))
     np.testing.assert_array_equal(obs["input_ids"][0], frozen)
     assert rewards[0] == 0.0 and not terminated[0] and not infos["_prompt"][0]
     assert terminated.tolist() == [False, False, True]
-    _, rewards, terminated, truncated, _ = vec.step(np.array([NON_EOS, NON_EOS, NON_EOS]))
+    obs, rewards, terminated, truncated, _ = vec.step(np.array([NON_EOS, NON_EOS, NON_EOS]))
     assert terminated.tolist() == [False, True, False] and truncated.tolist() == [
         False,
         True,
@@ -106,10 +106,10 @@ def test_disabled_mode_freezes_finished_episodes_until_reset(make_vec_env, predi
     assert rewards[0] == rewards[2] == 0.0
     assert [len(batch) for batch in predictor.batches] == [1, 1, 1]
     # Reset only env 1: envs 0 and 2 stay finished.
-    before = [env._input_ids.copy() for env in vec.envs]
+    before = obs["input_ids"]
     obs, infos = vec.reset(options={"reset_mask": np.array([False, True, False])})
     assert infos["_prompt"].tolist() == [False, True, False]
-    assert vec.envs[1]._done is False and vec.envs[0]._done and vec.envs[2]._done
+    assert [env.episode.done for env in vec.envs] == [True, False, True]
     np.testing.assert_array_equal(obs["input_ids"][0], before[0])
     np.testing.assert_array_equal(obs["input_ids"][2], before[2])
     _, rewards, terminated, _, _ = vec.step(np.array([NON_EOS, eos, NON_EOS]))
@@ -196,7 +196,9 @@ def test_vector_observations_are_copies_of_the_sub_env_rows(make_vec_env):
     obs["input_ids"][:] = 7
     after, *_ = vec.step(np.full(3, NON_EOS))
     for row, env in enumerate(vec.envs):
-        np.testing.assert_array_equal(after["input_ids"][row], env._observation()["input_ids"])
+        np.testing.assert_array_equal(
+            after["input_ids"][row], env.episode.observation()["input_ids"]
+        )
         assert after["input_ids"][row, -2] != 7
 
 

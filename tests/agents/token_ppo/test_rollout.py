@@ -71,7 +71,7 @@ def test_missing_eos_penalty_is_applied_by_the_env(toy_model, toy_tokenizer, toy
     rollout = trainer.rollout()
     expected = rollout.raw_scores - 0.5 * (~rollout.eos)
     np.testing.assert_allclose(rollout.scores.numpy(), expected, atol=1e-6)
-    assert trainer.env.envs[0].missing_eos_penalty == 0.5
+    assert trainer.env.missing_eos_penalty == 0.5
 
 
 def test_conflicting_penalty_in_env_kwargs_and_config_is_an_error(
