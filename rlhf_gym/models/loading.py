@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -86,6 +87,27 @@ def load_model(
         except (OSError, ValueError) as err:  # ValueError: a directory without a usable config
             raise OSError(_not_found_message(name, err)) from err
     return model.to(device=device, dtype=dtype).eval()
+
+
+def load_pretrained(
+    name: str,
+    auto_class: type = AutoModelForCausalLM,
+    *,
+    dtype: torch.dtype = torch.float32,
+    **kwargs: Any,
+) -> PreTrainedModel:
+    """``auto_class.from_pretrained`` for ``"smollm2-135m"``, an HF id or a local path, with
+    ``kwargs`` (e.g. ``num_labels=1`` for ``AutoModelForSequenceClassification``), on the CPU.
+
+    Presets are built from config, not loaded: see :func:`build_preset_model`.
+    """
+    if name in PRESETS:
+        raise ValueError(f"{name!r} is a preset: build it from config, it has no checkpoint")
+    source = _pretrained_source(name)
+    try:
+        return auto_class.from_pretrained(source, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as err:  # ValueError: a directory without a usable config
+        raise OSError(_not_found_message(name, err)) from err
 
 
 def load_model_and_tokenizer(

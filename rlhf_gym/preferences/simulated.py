@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rlhf_gym.preferences.pair import Comparison
-from rlhf_gym.preferences.pair import PreferencePair
+from rlhf_gym.preferences.pair import Comparison, PreferencePair
 from rlhf_gym.rewards.base import RewardSpec, check_scores, make_reward_predictor
 from rlhf_gym.seeding import numpy_rng
 

@@ -2,11 +2,11 @@
 
 from rlhf_gym.training.dpo_config import DPOConfig
 from rlhf_gym.training.dpo_trainer import DPOTrainer, dpo_loss
+from rlhf_gym.training.reward_backbone import build_reward_model
 from rlhf_gym.training.reward_config import RewardConfig
 from rlhf_gym.training.reward_trainer import (
     RewardModelTrainer,
     bradley_terry_loss,
-    build_reward_model,
     pairwise_accuracy,
 )
 from rlhf_gym.training.sft_config import SFTConfig

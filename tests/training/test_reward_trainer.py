@@ -199,3 +199,32 @@ def test_bad_inputs_raise(tiny_model):
         RewardModelTrainer("tiny", RewardConfig(), [("p", "a", "b")])
     with pytest.raises(ValueError, match="pass the model's tokenizer"):
         RewardModelTrainer(tiny_model, RewardConfig(), PAIRS)
+
+
+@pytest.mark.parametrize(
+    "setting", [{}, {"freeze_trunk": True}, {"trainable_layers": 1}], ids=["whole", "head", "top"]
+)
+def test_evaluate_scores_unseen_pairs_as_the_trained_predictor(setting):
+    args = RewardConfig(num_epochs=1, batch_size=16, learning_rate=3e-3, **setting)
+    trainer = RewardModelTrainer("tiny", args, PAIRS[:36])
+    trainer.train()
+    unseen = [PreferencePair("Film:", " a joy.", " a bore."), PreferencePair("Meal:", " ok", " x")]
+    predictor = trainer.reward_model()
+    prompts = [p.prompt for p in unseen]
+    chosen = torch.from_numpy(predictor(prompts, [p.chosen for p in unseen]))
+    rejected = torch.from_numpy(predictor(prompts, [p.rejected for p in unseen]))
+    expected = bradley_terry_loss(chosen, rejected).item()
+    assert trainer.evaluate(unseen)["eval_loss"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_early_stopping_restores_the_best_head_of_a_frozen_trunk():
+    flipped = [PreferencePair(p.prompt, p.rejected, p.chosen) for p in PAIRS[36:]]
+    args = RewardConfig(
+        num_epochs=20, learning_rate=3e-2, batch_size=8, freeze_trunk=True,
+        early_stopping_patience=2,
+    )  # fmt: skip
+    trainer = RewardModelTrainer("tiny", args, PAIRS[:36], flipped)
+    history = trainer.train()
+    assert len(history) < 20
+    best = min(record["eval_loss"] for record in history)
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(best, rel=1e-6)
