@@ -64,8 +64,11 @@ KLController = FixedKLController | AdaptiveKLController
 
 
 def make_kl_controller(
-    beta: float, adaptive: bool, target: float = 6.0, horizon: int = 10_000
+    kl_coef: float, adaptive_kl: bool, kl_target: float = 6.0, kl_horizon: int = 10_000
 ) -> KLController:
-    if beta < 0:
-        raise ValueError(f"KL coefficient beta must be >= 0, got {beta}")
-    return AdaptiveKLController(beta, target, horizon) if adaptive else FixedKLController(beta)
+    """The controller of beta: adaptive (Ziegler et al.) or fixed at ``kl_coef``."""
+    if kl_coef < 0:
+        raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
+    if adaptive_kl:
+        return AdaptiveKLController(kl_coef, kl_target, kl_horizon)
+    return FixedKLController(kl_coef)

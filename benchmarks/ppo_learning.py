@@ -40,8 +40,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=3.0, help="training wall-clock budget")
     parser.add_argument("--max-iterations", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--num-minibatches", type=int, default=2)
-    parser.add_argument("--ppo-epochs", type=int, default=4)
+    parser.add_argument("--num-mini-batches", type=int, default=2)
+    parser.add_argument("--num-ppo-epochs", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--kl-coef", type=float, default=0.05)
     parser.add_argument("--adaptive-kl", action="store_true")
@@ -65,7 +65,7 @@ def make_trainer(args: argparse.Namespace) -> TokenPPO:
     model, tokenizer = load_model_and_tokenizer(args.model)
     config = TokenPPOConfig(
         total_episodes=args.batch_size * args.max_iterations, batch_size=args.batch_size,
-        num_minibatches=args.num_minibatches, ppo_epochs=args.ppo_epochs,
+        num_mini_batches=args.num_mini_batches, num_ppo_epochs=args.num_ppo_epochs,
         learning_rate=args.learning_rate, kl_coef=args.kl_coef, adaptive_kl=args.adaptive_kl,
         kl_target=args.kl_target, freeze_layers=args.freeze_layers,
         max_new_tokens=args.max_new_tokens, missing_eos_penalty=args.missing_eos_penalty,

@@ -86,8 +86,8 @@ def run_tokenppo(preset: str, iterations: int, value_model: str) -> dict[str, fl
 
     policy, tokenizer, reward_model, prompts = build(preset)
     config = TokenPPOConfig(
-        total_episodes=BATCH * iterations, batch_size=BATCH, ppo_epochs=EPOCHS,
-        num_minibatches=1, learning_rate=LR, kl_coef=KL_COEF, ignore_eos=True,
+        total_episodes=BATCH * iterations, batch_size=BATCH, num_ppo_epochs=EPOCHS,
+        num_mini_batches=1, learning_rate=LR, kl_coef=KL_COEF, ignore_eos=True,
         value_model=value_model, progress_bar=False, max_new_tokens=RESPONSE_TOKENS,
     )  # fmt: skip
     env_kwargs = {
@@ -263,7 +263,7 @@ def save(preset: str, figures: dict[str, Any], args: argparse.Namespace) -> None
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "batch": BATCH, "prompt_tokens": PROMPT_TOKENS, "response_tokens": RESPONSE_TOKENS,
-        "ppo_epochs": EPOCHS, "minibatches": 1, "dtype": "float32", "device": "cpu",
+        "num_ppo_epochs": EPOCHS, "minibatches": 1, "dtype": "float32", "device": "cpu",
         "iterations_per_run": args.iterations, "runs": args.runs, "threads": args.threads,
     }  # fmt: skip
 

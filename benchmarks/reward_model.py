@@ -42,7 +42,7 @@ class Backbone:
     model: str
     freeze_trunk: bool
     learning_rate: float
-    num_epochs: int
+    num_train_epochs: int
     texts_per_prompt: int | None = None
     """Cap on each prompt's completion pool (feature extraction of big trunks is the cost)."""
     trainable_layers: int | None = None
@@ -98,7 +98,7 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
     test = data.pairs("test", n_test, temperature, backbone.texts_per_prompt, seed=1)
     config = RewardConfig(
         learning_rate=backbone.learning_rate,
-        num_epochs=backbone.num_epochs,
+        num_train_epochs=backbone.num_train_epochs,
         batch_size=64,
         max_length=48,
         freeze_trunk=backbone.freeze_trunk,

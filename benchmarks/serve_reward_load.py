@@ -1,9 +1,9 @@
 """Load on ``rlhf-gym serve-reward``: requests/s, texts/s and latency of the HTTP reward server.
 
 The script starts the real CLI (``python -m rlhf_gym.cli serve-reward``) once per predictor, on
-127.0.0.1 and a free port, with the server's default limits (written out on its command line),
-waits for its "serving ... on" line and stops it at the end, on error too. Both servers start
-at once; each is measured alone, the other idle.
+127.0.0.1 with ``--port 0`` and the server's default limits (written out on its command line),
+reads the port the OS chose from its "serving ... on" line and stops it at the end, on error
+too. Both servers start at once; each is measured alone, the other idle.
 
 Each configuration is a FIXED number of ``POST /score`` requests (``--gold-requests`` for VADER,
 ``--learned-requests`` for the shipped ``sentiment-rm``) spread over a fixed number of client
@@ -36,6 +36,7 @@ import json
 import math
 import os
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -56,6 +57,7 @@ MAX_BODY_BYTES = 4_000_000  # ServeLimits' default, passed explicitly so the 413
 STARTUP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
 WARMUP_REQUESTS = 4
+SERVING = re.compile(rf"serving .* on http://{re.escape(HOST)}:(?P<port>\d+)/score$")
 
 PROMPTS = (
     "Write a short review of the film:",
@@ -75,11 +77,12 @@ class Server:
     """A ``serve-reward`` subprocess and what it wrote to stderr."""
 
     predictor: str
-    port: int
     command: list[str]
     process: subprocess.Popen[str]
     started: float
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    port: int = 0
+    """The port the OS chose, from the "serving" line."""
     startup_s: float | None = None
 
 
@@ -96,24 +99,17 @@ class Connection(http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.create_server((HOST, 0)) as sock:
-        return int(sock.getsockname()[1])
-
-
 def start_server(predictor: str) -> Server:
     """Launch the CLI; a thread forwards its stderr lines to ``Server.lines`` (None at EOF)."""
-    port = free_port()
     command = [
         sys.executable, "-m", "rlhf_gym.cli", "serve-reward", "--predictor", predictor,
-        "--host", HOST, "--port", str(port), "--max-body-bytes", str(MAX_BODY_BYTES),
+        "--host", HOST, "--port", "0", "--max-body-bytes", str(MAX_BODY_BYTES),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    server = Server(predictor, port, command, process, time.perf_counter())
+    server = Server(predictor, command, process, time.perf_counter())
 
     def forward() -> None:
         assert process.stderr is not None
@@ -126,7 +122,7 @@ def start_server(predictor: str) -> Server:
 
 
 def wait_serving(server: Server, timeout: float = STARTUP_TIMEOUT_S) -> None:
-    """Block until the server prints its "serving ... on http://..." line."""
+    """Block until the server prints its "serving ... on http://HOST:PORT/score" line."""
     seen: list[str] = []
     deadline = server.started + timeout
     while True:
@@ -137,7 +133,8 @@ def wait_serving(server: Server, timeout: float = STARTUP_TIMEOUT_S) -> None:
         if line is None:
             raise RuntimeError(f"{server.predictor}: the server exited: {' | '.join(seen)}")
         seen.append(line)
-        if line.startswith("serving ") and f":{server.port}/" in line:
+        if found := SERVING.match(line):
+            server.port = int(found["port"])
             server.startup_s = time.perf_counter() - server.started
             return
 

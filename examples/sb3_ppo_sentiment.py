@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-steps", type=int, default=48, help="rollout steps per env (PPO)")
     parser.add_argument("--batch-size", type=int, default=64, help="PPO minibatch")
     parser.add_argument("--n-epochs", type=int, default=2, help="PPO epochs per rollout")
-    parser.add_argument("--beta", type=float, default=0.02, help="initial KL coefficient")
+    parser.add_argument("--kl-coef", type=float, default=0.02, help="initial KL coefficient")
     parser.add_argument("--adaptive-kl", action="store_true", help="Ziegler's adaptive beta")
     parser.add_argument("--top-p", type=float, default=0.95, help="NLPO mask (maskable-ppo)")
     parser.add_argument("--eval-episodes", type=int, default=128)
@@ -134,7 +134,7 @@ def main() -> None:
     masked = args.algo == "maskable-ppo"
     before = evaluate(agent, reference, eval_env, args.eval_episodes, masked)
     print(f"before: gold {before['gold']:+.3f}  KL {before['kl']:.2f} nats")
-    kl = KLPenaltyCallback(args.beta, args.adaptive_kl, reference=reference, gold_reward="vader")
+    kl = KLPenaltyCallback(args.kl_coef, args.adaptive_kl, reference=reference, gold_reward="vader")
     start, cpu_start = time.perf_counter(), time.process_time()
     agent.learn(args.timesteps, callback=kl)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start

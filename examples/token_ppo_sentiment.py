@@ -45,7 +45,7 @@ def main() -> None:
     config = TokenPPOConfig(
         total_episodes=args.episodes,
         batch_size=args.batch_size,
-        num_minibatches=2,
+        num_mini_batches=2,
         learning_rate=args.learning_rate,
         kl_coef=args.kl_coef,
         freeze_layers=args.freeze_layers,

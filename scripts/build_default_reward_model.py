@@ -74,7 +74,7 @@ def main() -> None:
         )
     config = RewardConfig(
         learning_rate=args.lr,
-        num_epochs=args.epochs,
+        num_train_epochs=args.epochs,
         batch_size=64,
         max_length=48,
         early_stopping_patience=3,

@@ -28,13 +28,15 @@ def kl_penalty(
 
 
 class KLPenaltyCallback(BaseCallback):
-    """Subtract ``beta * (log pi(a_t) - log pi_ref(a_t))`` from every reward SB3 stores.
+    """Subtract ``kl_coef * (log pi(a_t) - log pi_ref(a_t))`` from every reward SB3 stores.
+
+    The settings carry ``TokenPPOConfig``'s names for the same things.
 
     Args:
-        beta: the (initial) KL coefficient.
-        adaptive: adapt beta after each rollout so the episode KL tracks ``target`` (Ziegler et
-            al. 2019); otherwise beta stays fixed.
-        target, horizon: the adaptive controller's target episode KL (nats) and horizon
+        kl_coef: the (initial) KL coefficient beta.
+        adaptive_kl: adapt beta after each rollout so the episode KL tracks ``kl_target``
+            (Ziegler et al. 2019); otherwise beta stays fixed.
+        kl_target, kl_horizon: the adaptive controller's target episode KL (nats) and horizon
             (episodes).
         reference: the frozen reference; by default a frozen copy of the policy when training
             starts (sharing its frozen layers).
@@ -48,16 +50,18 @@ class KLPenaltyCallback(BaseCallback):
 
     def __init__(
         self,
-        beta: float = 0.05,
-        adaptive: bool = False,
-        target: float = 6.0,
-        horizon: int = 10_000,
+        kl_coef: float = 0.05,
+        adaptive_kl: bool = False,
+        kl_target: float = 6.0,
+        kl_horizon: int = 10_000,
         reference: ReferenceModel | None = None,
         gold_reward: RewardSpec | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        self.controller: KLController = make_kl_controller(beta, adaptive, target, horizon)
+        self.controller: KLController = make_kl_controller(
+            kl_coef, adaptive_kl, kl_target, kl_horizon
+        )
         self.reference = reference
         self.gold: RewardPredictor | None = (
             make_reward_predictor(gold_reward) if gold_reward is not None else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
+
 VALUE_MODELS = ("head", "separate")
 REPORT_TO = ("csv", "tensorboard")
 
@@ -51,13 +53,13 @@ class TokenPPOConfig:
     gamma: float = field(default=1.0, metadata={"help": "Discount over response tokens."})
     lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
     # ----------------------------------------------------------------- optimisation
-    ppo_epochs: int = field(default=4, metadata={"help": "Passes over each batch."})
-    num_minibatches: int = field(default=1, metadata={"help": "Optimizer steps per epoch."})
+    num_ppo_epochs: int = field(default=4, metadata={"help": "Passes over each batch."})
+    num_mini_batches: int = field(default=1, metadata={"help": "Optimizer steps per epoch."})
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "Micro-batches per minibatch (gradients accumulated)."}
     )
     learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
-    adam_eps: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
+    adam_epsilon: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
     anneal_lr: bool = field(
         default=True, metadata={"help": "Anneal the learning rate linearly to 0."}
     )
@@ -95,42 +97,35 @@ class TokenPPOConfig:
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
-        for name in ("total_episodes", "batch_size", "ppo_epochs", "num_minibatches"):
-            _require(name, getattr(self, name), getattr(self, name) >= 1, "an integer >= 1")
-        _require(
-            "gradient_accumulation_steps",
-            self.gradient_accumulation_steps,
-            self.gradient_accumulation_steps >= 1,
-            "an integer >= 1",
-        )
-        _require(
-            "batch_size",
-            self.batch_size,
-            self.batch_size % (self.num_minibatches * self.gradient_accumulation_steps) == 0,
-            f"divisible by num_minibatches * gradient_accumulation_steps "
-            f"({self.num_minibatches} * {self.gradient_accumulation_steps})",
-        )
-        _require(
-            "total_episodes",
-            self.total_episodes,
-            self.total_episodes >= self.batch_size,
+        require_positive(
+            self, "total_episodes", "batch_size", "num_ppo_epochs", "num_mini_batches",
+            "gradient_accumulation_steps", "temperature", "learning_rate", "adam_epsilon",
+            "max_grad_norm", "kl_target", "kl_horizon", "max_new_tokens",
+        )  # fmt: skip
+        require_non_negative(
+            self, "cliprange", "cliprange_value", "vf_coef", "kl_coef", "freeze_layers",
+            "save_steps", "missing_eos_penalty",
+        )  # fmt: skip
+        steps = self.num_mini_batches * self.gradient_accumulation_steps
+        require(
+            "batch_size", self.batch_size, self.batch_size % steps == 0,
+            f"divisible by num_mini_batches * gradient_accumulation_steps ({steps})",
+        )  # fmt: skip
+        require(
+            "total_episodes", self.total_episodes, self.total_episodes >= self.batch_size,
             f">= batch_size ({self.batch_size})",
+        )  # fmt: skip
+        require_in(self, "gamma", 0, 1)
+        require_in(self, "lam", 0, 1)
+        require(
+            "value_model",
+            self.value_model,
+            self.value_model in VALUE_MODELS,
+            f"one of {VALUE_MODELS}",
         )
-        for name in ("temperature", "learning_rate", "adam_eps", "max_grad_norm", "kl_target"):
-            _require(name, getattr(self, name), getattr(self, name) > 0, "> 0")
-        for name in ("cliprange", "cliprange_value", "vf_coef", "kl_coef"):
-            _require(name, getattr(self, name), getattr(self, name) >= 0, ">= 0")
-        _require("gamma", self.gamma, 0 <= self.gamma <= 1, "in [0, 1]")
-        _require("lam", self.lam, 0 <= self.lam <= 1, "in [0, 1]")
-        _require("kl_horizon", self.kl_horizon, self.kl_horizon >= 1, ">= 1")
-        _require("value_model", self.value_model, self.value_model in VALUE_MODELS, VALUE_MODELS)
-        _require("freeze_layers", self.freeze_layers, self.freeze_layers >= 0, ">= 0")
-        _require("save_steps", self.save_steps, self.save_steps >= 0, ">= 0")
-        if self.max_new_tokens is not None:
-            _require("max_new_tokens", self.max_new_tokens, self.max_new_tokens >= 1, ">= 1")
         self.report_to = tuple(self.report_to)
         bad = [sink for sink in self.report_to if sink not in REPORT_TO]
-        _require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
+        require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
 
     @property
     def num_iterations(self) -> int:
@@ -139,13 +134,8 @@ class TokenPPOConfig:
 
     @property
     def minibatch_size(self) -> int:
-        return self.batch_size // self.num_minibatches
+        return self.batch_size // self.num_mini_batches
 
     @property
     def micro_batch_size(self) -> int:
         return self.minibatch_size // self.gradient_accumulation_steps
-
-
-def _require(name: str, value: object, ok: bool, expected: object) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} is invalid; expected {expected}")

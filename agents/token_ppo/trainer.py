@@ -103,7 +103,7 @@ class TokenPPO:
         )
         trainable = [p for p in self.actor.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
-            trainable, lr=self.config.learning_rate, eps=self.config.adam_eps, fused=True
+            trainable, lr=self.config.learning_rate, eps=self.config.adam_epsilon, fused=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.kl_controller = make_kl_controller(
@@ -202,10 +202,10 @@ class TokenPPO:
 
     # ------------------------------------------------------------------ PPO update
     def update(self, batch: Batch) -> dict[str, float]:
-        """``ppo_epochs`` passes of reshuffled minibatches with gradient accumulation."""
+        """``num_ppo_epochs`` passes of reshuffled minibatches with gradient accumulation."""
         stats: dict[str, list[float]] = defaultdict(list)
         cfg = self.config
-        for _ in range(cfg.ppo_epochs):
+        for _ in range(cfg.num_ppo_epochs):
             order = torch.randperm(cfg.batch_size)
             for minibatch in order.split(cfg.minibatch_size):
                 denom = batch.rollout.response_mask[minibatch].sum().clamp(min=1)

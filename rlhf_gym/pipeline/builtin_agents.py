@@ -37,8 +37,8 @@ def token_ppo_config(
         freeze_layers=freeze_layers,
         temperature=c.temperature,
         missing_eos_penalty=c.missing_eos_penalty,
-        ppo_epochs=c.ppo_epochs,
-        num_minibatches=c.num_minibatches,
+        num_ppo_epochs=c.num_ppo_epochs,
+        num_mini_batches=c.num_mini_batches,
         lam=c.lam,
         vf_coef=c.vf_coef,
         seed=derived_seed(c.seed, "agent"),
@@ -91,7 +91,7 @@ def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOCon
     return DPOConfig(
         beta=c.dpo_beta,
         learning_rate=learning_rate,
-        num_epochs=1,  # one epoch per curve point
+        num_train_epochs=1,  # one epoch per curve point
         batch_size=c.batch_size,
         freeze_layers=freeze_layers,
         seed=derived_seed(c.seed, "agent"),
@@ -161,9 +161,9 @@ class SB3Agent:
                 "agents sample at 1 (use temperature 1 or only token-ppo / dpo)"
             )
         tokens = config.batch_size * config.max_new_tokens
-        if tokens // config.num_minibatches < 2:
+        if tokens // config.num_mini_batches < 2:
             raise ValueError(
-                f"num_minibatches={config.num_minibatches} leaves SB3 minibatches of fewer "
+                f"num_mini_batches={config.num_mini_batches} leaves SB3 minibatches of fewer "
                 f"than 2 of the {tokens} tokens of a rollout"
             )
 
@@ -213,8 +213,8 @@ def _ppo_settings(c: RunConfig) -> tuple[type, dict[str, Any]]:
 
     rollout = c.batch_size * c.max_new_tokens  # tokens per rollout
     return PPO, {
-        "batch_size": max(1, rollout // c.num_minibatches),
-        "n_epochs": c.ppo_epochs,
+        "batch_size": max(1, rollout // c.num_mini_batches),
+        "n_epochs": c.num_ppo_epochs,
         "vf_coef": c.vf_coef,
     }
 
@@ -235,7 +235,7 @@ def _trpo_settings(c: RunConfig) -> tuple[type, dict[str, Any]]:
         "cg_max_steps": c.trpo_cg_max_steps,
         "cg_damping": c.trpo_cg_damping,
         "n_critic_updates": c.trpo_n_critic_updates,
-        "batch_size": c.batch_size * c.max_new_tokens // c.num_minibatches,  # critic steps
+        "batch_size": c.batch_size * c.max_new_tokens // c.num_mini_batches,  # critic steps
         "policy_kwargs": {"attn_implementation": "eager"},
     }
 

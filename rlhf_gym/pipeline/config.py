@@ -16,6 +16,7 @@ from typing import Any
 from rlhf_gym.models.presets import PRESETS
 from rlhf_gym.pipeline.agents import available_agents
 from rlhf_gym.tasks import get_task
+from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
 
 STAGE_ORDER = ("sft", "preferences", "reward", "agent", "evaluate")
 """Stages in dependency order; a setting of one changes it and every later one."""
@@ -139,8 +140,10 @@ class RunConfig:
     missing_eos_penalty: float = setting(
         0.0, "Subtracted from the score of a completion that never wrote EOS.", "agent"
     )
-    ppo_epochs: int = setting(4, "PPO passes over each batch (token-ppo, sb3-ppo).", "agent")
-    num_minibatches: int = setting(1, "PPO optimiser steps per pass (token-ppo, sb3-ppo).", "agent")
+    num_ppo_epochs: int = setting(4, "PPO passes over each batch (token-ppo, sb3-ppo).", "agent")
+    num_mini_batches: int = setting(
+        1, "PPO optimiser steps per pass (token-ppo, sb3-ppo).", "agent"
+    )
     lam: float = setting(0.95, "GAE lambda of the RL agents.", "agent")
     vf_coef: float = setting(0.1, "Value-loss coefficient of the RL agents.", "agent")
     trpo_target_kl: float = setting(
@@ -202,38 +205,23 @@ class RunConfig:
             value = getattr(self, item.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{item.name} must be a finite number, got {value!r}")
-        positive = [
-            "max_new_tokens", "sft_epochs", "preference_prompts", "reward_epochs", "iterations",
-            "dpo_epochs", "batch_size", "eval_samples_per_prompt", "sft_learning_rate",
-            "label_temperature", "reward_batch_size", "reward_early_stopping_patience",
-            "temperature", "ppo_epochs", "num_minibatches", "trpo_target_kl", "dpo_beta",
-            "trpo_cg_max_steps", "trpo_cg_damping", "trpo_n_critic_updates",
-            "reward_learning_rate", "learning_rate", "dpo_learning_rate",
-        ]  # fmt: skip
-        for name in positive:
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be positive (or unset), got {self.threads}")
-        if self.eval_prompts is not None and self.eval_prompts < 1:
-            raise ValueError(
-                f"eval_prompts must be positive (or unset for all), got {self.eval_prompts}"
-            )
-        for name in ("kl_coef", "reward_center_coefficient", "vf_coef", "missing_eos_penalty"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.completions_per_prompt < 2:
-            raise ValueError(
-                "completions_per_prompt must be >= 2 to form pairs, "
-                f"got {self.completions_per_prompt}"
-            )
-        if not 0.0 < self.reward_heldout_fraction < 1.0:
-            raise ValueError(
-                f"reward_heldout_fraction must be in (0, 1), got {self.reward_heldout_fraction}"
-            )
-        if not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must be in [0, 1], got {self.lam}")
+        require_positive(
+            self, "max_new_tokens", "sft_epochs", "preference_prompts", "reward_epochs",
+            "iterations", "dpo_epochs", "batch_size", "eval_samples_per_prompt",
+            "sft_learning_rate", "label_temperature", "reward_batch_size",
+            "reward_early_stopping_patience", "temperature", "num_ppo_epochs", "num_mini_batches",
+            "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
+            "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
+            "threads", "eval_prompts",
+        )  # fmt: skip
+        require_non_negative(
+            self, "kl_coef", "reward_center_coefficient", "vf_coef", "missing_eos_penalty"
+        )
+        pairs = self.completions_per_prompt
+        require("completions_per_prompt", pairs, pairs >= 2, ">= 2 to form pairs")
+        fraction = self.reward_heldout_fraction
+        require("reward_heldout_fraction", fraction, 0.0 < fraction < 1.0, "in (0, 1)")
+        require_in(self, "lam", 0.0, 1.0)
 
     @property
     def agents(self) -> tuple[str, ...]:

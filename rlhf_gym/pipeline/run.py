@@ -122,7 +122,7 @@ class Pipeline:
         demonstrations = self.task.demonstrations()
         model, tokenizer = load_model(self.config.model), load_tokenizer(self.config.model)
         args = SFTConfig(
-            num_epochs=self.config.sft_epochs,
+            num_train_epochs=self.config.sft_epochs,
             learning_rate=self.config.sft_learning_rate,
             seed=self.config.seed,
         )
@@ -241,7 +241,7 @@ class Pipeline:
         )
         full = preset_trunk if c.reward_full_finetune is None else c.reward_full_finetune
         return RewardConfig(
-            num_epochs=c.reward_epochs,
+            num_train_epochs=c.reward_epochs,
             freeze_trunk=not full,
             learning_rate=c.reward_learning_rate or self._default_reward_learning_rate(full),
             batch_size=c.reward_batch_size,

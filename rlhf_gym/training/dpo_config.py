@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
+
 
 @dataclass
 class DPOConfig:
@@ -22,7 +24,7 @@ class DPOConfig:
         },
     )
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
-    num_epochs: int = field(default=1, metadata={"help": "Passes over the preference pairs."})
+    num_train_epochs: int = field(default=1, metadata={"help": "Passes over the preference pairs."})
     batch_size: int = field(default=8, metadata={"help": "Pairs per optimiser step."})
     max_length: int = field(
         default=64, metadata={"help": "Tokens per prompt + response; longer pairs are cut."}
@@ -39,12 +41,9 @@ class DPOConfig:
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
-        for name in ("beta", "learning_rate", "num_epochs", "batch_size", "max_grad_norm"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.label_smoothing < 0.5:
-            raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if self.freeze_layers < 0:
-            raise ValueError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
-        if self.max_length < 2:
-            raise ValueError(f"max_length must be at least 2, got {self.max_length}")
+        require_positive(
+            self, "beta", "learning_rate", "num_train_epochs", "batch_size", "max_grad_norm"
+        )
+        require_in(self, "label_smoothing", 0.0, 0.5, high_open=True)
+        require_non_negative(self, "freeze_layers")
+        require("max_length", self.max_length, self.max_length >= 2, "at least 2")

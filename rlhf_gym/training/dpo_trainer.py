@@ -98,11 +98,11 @@ class DPOTrainer:
         bar = progress(
             len(self.triples),
             self.args.batch_size,
-            self.args.num_epochs,
+            self.args.num_train_epochs,
             self.args.progress_bar,
             "DPO",
         )
-        for _ in range(self.args.num_epochs):
+        for _ in range(self.args.num_train_epochs):
             sums = {"loss": 0.0, "rewards/accuracies": 0.0, "rewards/margins": 0.0}
             for indices in shuffled_batches(
                 len(self.triples), self.args.batch_size, self.generator

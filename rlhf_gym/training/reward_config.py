@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_gym.validation import require, require_non_negative, require_positive
+
 EARLY_STOPPING_METRICS = ("loss", "accuracy")
 
 
@@ -18,7 +20,7 @@ class RewardConfig:
             "Head-only training on frozen features takes larger values (~1e-2)."
         },
     )
-    num_epochs: int = field(default=3, metadata={"help": "Passes over the training pairs."})
+    num_train_epochs: int = field(default=3, metadata={"help": "Passes over the training pairs."})
     batch_size: int = field(default=32, metadata={"help": "Pairs per optimisation step."})
     max_length: int = field(
         default=128, metadata={"help": "Tokens kept from the end of prompt + response."}
@@ -80,41 +82,18 @@ class RewardConfig:
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
-        positive = {
-            "learning_rate": self.learning_rate,
-            "num_epochs": self.num_epochs,
-            "batch_size": self.batch_size,
-            "max_length": self.max_length,
-            "adam_epsilon": self.adam_epsilon,
-            "eval_batch_size": self.eval_batch_size,
-        }
-        for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
-        non_negative = {
-            "weight_decay": self.weight_decay,
-            "max_grad_norm": self.max_grad_norm,
-            "center_rewards_coefficient": self.center_rewards_coefficient,
-        }
-        for name, value in non_negative.items():
-            if value is not None and not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        if self.trainable_layers is not None:
-            if self.trainable_layers < 1:
-                raise ValueError(
-                    f"trainable_layers must be >= 1 or None, got {self.trainable_layers!r}"
-                )
-            if self.freeze_trunk:
-                raise ValueError(
-                    "freeze_trunk=True trains the head alone; it cannot be combined with "
-                    "trainable_layers (use one or the other)"
-                )
-        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+        require_positive(
+            self, "learning_rate", "num_train_epochs", "batch_size", "max_length",
+            "adam_epsilon", "eval_batch_size", "early_stopping_patience", "trainable_layers",
+        )  # fmt: skip
+        require_non_negative(self, "weight_decay", "max_grad_norm", "center_rewards_coefficient")
+        if self.trainable_layers is not None and self.freeze_trunk:
             raise ValueError(
-                f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}, "
-                f"got {self.early_stopping_metric!r}"
+                "freeze_trunk=True trains the head alone; it cannot be combined with "
+                "trainable_layers (use one or the other)"
             )
-        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise ValueError(
-                f"early_stopping_patience must be >= 1 or None, got {self.early_stopping_patience}"
-            )
+        metric = self.early_stopping_metric
+        require(
+            "early_stopping_metric", metric, metric in EARLY_STOPPING_METRICS,
+            f"one of {EARLY_STOPPING_METRICS}",
+        )  # fmt: skip

@@ -139,12 +139,12 @@ class RewardModelTrainer:
         optimizer = torch.optim.AdamW(
             params, lr=args.learning_rate, eps=args.adam_epsilon, weight_decay=args.weight_decay
         )
-        total = args.num_epochs * math.ceil(n / args.batch_size)
+        total = args.num_train_epochs * math.ceil(n / args.batch_size)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
         rng = numpy_rng(args.seed, "reward-shuffling")
         stopping = self._early_stopping(params)
-        bar = progress(n, args.batch_size, args.num_epochs, args.progress_bar, "reward model")
-        for epoch in range(args.num_epochs):
+        bar = progress(n, args.batch_size, args.num_train_epochs, args.progress_bar, "reward model")
+        for epoch in range(args.num_train_epochs):
             losses = []
             for indices in shuffled_batches(n, args.batch_size, rng):
                 loss, _, _ = self.compute_loss([self.train_pairs[i] for i in indices])

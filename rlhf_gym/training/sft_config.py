@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_gym.validation import require, require_non_negative, require_positive
+
 
 @dataclass
 class SFTConfig:
     """Settings of :class:`rlhf_gym.training.SFTTrainer`."""
 
     learning_rate: float = field(default=5e-4, metadata={"help": "AdamW learning rate."})
-    num_epochs: int = field(default=3, metadata={"help": "Passes over the demonstrations."})
+    num_train_epochs: int = field(default=3, metadata={"help": "Passes over the demonstrations."})
     batch_size: int = field(default=16, metadata={"help": "Demonstrations per optimiser step."})
     max_length: int = field(
         default=64, metadata={"help": "Tokens per prompt + completion; longer pairs are cut."}
@@ -25,10 +27,6 @@ class SFTConfig:
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
-        for name in ("learning_rate", "num_epochs", "batch_size", "max_grad_norm"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.max_length < 2:
-            raise ValueError(f"max_length must be at least 2, got {self.max_length}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        require_positive(self, "learning_rate", "num_train_epochs", "batch_size", "max_grad_norm")
+        require("max_length", self.max_length, self.max_length >= 2, "at least 2")
+        require_non_negative(self, "weight_decay")

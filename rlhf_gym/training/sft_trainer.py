@@ -74,9 +74,9 @@ class SFTTrainer:
         history = []
         args = self.args
         bar = progress(
-            len(self.prompts), args.batch_size, args.num_epochs, args.progress_bar, "SFT"
+            len(self.prompts), args.batch_size, args.num_train_epochs, args.progress_bar, "SFT"
         )
-        for _ in range(args.num_epochs):
+        for _ in range(args.num_train_epochs):
             losses = []
             for indices in shuffled_batches(len(self.prompts), args.batch_size, self.generator):
                 loss = self._loss(self._batch(indices))

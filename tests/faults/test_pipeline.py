@@ -126,7 +126,7 @@ def test_human_labels_rewritten_in_place_are_not_trained_on_silently(tmp_path):
         (["--eval-prompts", "-5"], ["eval_prompts must be positive"]),
         (["--threads", "-1"], ["threads must be positive"]),  # item 12
         (["--learning-rate", "-1"], ["learning_rate must be positive"]),
-        (["--num-minibatches", "3"], ["batch_size=4 is invalid", "num_minibatches"]),
+        (["--num-mini-batches", "3"], ["batch_size must be divisible", "got 4"]),
         (["--freeze-layers", "5"], ["freeze_layers=5 exceeds the 2 layers"]),
         (["--agent", "sb3-ppo", "--temperature", "0.7"], ["the SB3 agents sample at 1"]),
     ],

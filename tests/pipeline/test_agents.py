@@ -68,9 +68,9 @@ def test_an_unknown_agent_lists_the_known_ones():
 @pytest.mark.parametrize(
     ("agent", "settings", "message"),
     [
-        ("token-ppo", {"batch_size": 6, "num_minibatches": 4}, "divisible by num_minibatches"),
+        ("token-ppo", {"batch_size": 6, "num_mini_batches": 4}, "divisible by num_mini_batches"),
         ("sb3-ppo", {"temperature": 0.7}, "the SB3 agents sample at 1"),
-        ("sb3-trpo", {"batch_size": 1, "max_new_tokens": 1, "num_minibatches": 1}, "fewer than 2"),
+        ("sb3-trpo", {"batch_size": 1, "max_new_tokens": 1, "num_mini_batches": 1}, "fewer than 2"),
     ],
 )
 def test_each_agent_checks_its_own_settings(agent, settings, message):

@@ -57,7 +57,7 @@ def test_training_separates_chosen_from_rejected(tiny_model, tiny_tokenizer):
     policy = copy.deepcopy(tiny_model)
     reference_state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     before = {name: p.detach().clone() for name, p in policy.named_parameters()}
-    config = DPOConfig(num_epochs=10, batch_size=4, learning_rate=1e-3, beta=0.5)
+    config = DPOConfig(num_train_epochs=10, batch_size=4, learning_rate=1e-3, beta=0.5)
     history = DPOTrainer(policy, tiny_model, config, PAIRS, tiny_tokenizer).train()
     assert history[-1]["loss"] < history[0]["loss"]
     assert history[-1]["rewards/accuracies"] == 1.0
@@ -71,7 +71,7 @@ def test_training_separates_chosen_from_rejected(tiny_model, tiny_tokenizer):
 def test_freeze_layers_trains_only_the_top_layers(tiny_model, tiny_tokenizer):
     policy = copy.deepcopy(tiny_model)
     before = {name: p.detach().clone() for name, p in policy.named_parameters()}
-    config = DPOConfig(num_epochs=2, batch_size=4, learning_rate=1e-3, freeze_layers=1)
+    config = DPOConfig(num_train_epochs=2, batch_size=4, learning_rate=1e-3, freeze_layers=1)
     DPOTrainer(policy, tiny_model, config, PAIRS, tiny_tokenizer).train()
     changed = {n for n, p in policy.named_parameters() if not torch.equal(before[n], p)}
     frozen = {"model.embed_tokens.weight"} | {n for n in before if n.startswith("model.layers.0.")}

@@ -7,14 +7,14 @@ from rlhf_gym.training import RewardConfig
     ("field", "value", "message"),
     [
         ("learning_rate", 0.0, "learning_rate must be positive, got 0.0"),
-        ("num_epochs", 0, "num_epochs must be positive"),
+        ("num_train_epochs", 0, "num_train_epochs must be positive"),
         ("batch_size", -1, "batch_size must be positive, got -1"),
         ("max_length", 0, "max_length must be positive"),
         ("weight_decay", -0.1, "weight_decay must be >= 0"),
         ("max_grad_norm", -1.0, "max_grad_norm must be >= 0"),
         ("center_rewards_coefficient", -0.01, "center_rewards_coefficient must be >= 0"),
-        ("early_stopping_patience", 0, "early_stopping_patience must be >= 1 or None"),
-        ("trainable_layers", 0, "trainable_layers must be >= 1 or None, got 0"),
+        ("early_stopping_patience", 0, "early_stopping_patience must be positive, got 0"),
+        ("trainable_layers", 0, "trainable_layers must be positive, got 0"),
         ("early_stopping_metric", "f1", "early_stopping_metric must be one of"),
     ],
 )

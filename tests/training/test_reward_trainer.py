@@ -61,7 +61,9 @@ def _changed(before, model):
 
 
 def test_every_trainable_parameter_changes_after_a_step():
-    trainer = RewardModelTrainer("tiny", RewardConfig(num_epochs=1, batch_size=len(PAIRS)), PAIRS)
+    trainer = RewardModelTrainer(
+        "tiny", RewardConfig(num_train_epochs=1, batch_size=len(PAIRS)), PAIRS
+    )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     changed = _changed(before, trainer.model)
@@ -69,7 +71,9 @@ def test_every_trainable_parameter_changes_after_a_step():
 
 
 def test_frozen_trunk_trains_the_head_only():
-    args = RewardConfig(num_epochs=1, batch_size=len(PAIRS), freeze_trunk=True, learning_rate=1e-2)
+    args = RewardConfig(
+        num_train_epochs=1, batch_size=len(PAIRS), freeze_trunk=True, learning_rate=1e-2
+    )
     trainer = RewardModelTrainer("tiny", args, PAIRS)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -79,7 +83,7 @@ def test_frozen_trunk_trains_the_head_only():
 
 
 def test_trainable_layers_train_the_top_layers_final_norm_and_head_only():
-    args = RewardConfig(num_epochs=1, batch_size=len(PAIRS), trainable_layers=1)
+    args = RewardConfig(num_train_epochs=1, batch_size=len(PAIRS), trainable_layers=1)
     trainer = RewardModelTrainer("tiny", args, PAIRS)  # tiny has 2 decoder layers
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -94,7 +98,7 @@ def test_trainable_layers_train_the_top_layers_final_norm_and_head_only():
 
 
 def test_trainable_layers_score_as_the_saved_whole_model(tmp_path):
-    args = RewardConfig(num_epochs=2, batch_size=16, trainable_layers=1, learning_rate=3e-3)
+    args = RewardConfig(num_train_epochs=2, batch_size=16, trainable_layers=1, learning_rate=3e-3)
     trainer = RewardModelTrainer("tiny", args, PAIRS[:36], PAIRS[36:])
     trainer.train()
     texts = [p.prompt + r for p in PAIRS[36:] for r in (p.chosen, p.rejected)]
@@ -120,7 +124,7 @@ def test_trainable_layers_beyond_the_model_raise():
 )
 def test_learns_a_held_out_preference(freeze_trunk, trainable_layers, epochs, lr):
     args = RewardConfig(
-        num_epochs=epochs,
+        num_train_epochs=epochs,
         learning_rate=lr,
         batch_size=16,
         freeze_trunk=freeze_trunk,
@@ -134,7 +138,7 @@ def test_learns_a_held_out_preference(freeze_trunk, trainable_layers, epochs, lr
 
 
 def test_save_and_load_give_identical_scores(tmp_path):
-    trainer = RewardModelTrainer("tiny", RewardConfig(num_epochs=1), PAIRS)
+    trainer = RewardModelTrainer("tiny", RewardConfig(num_train_epochs=1), PAIRS)
     trainer.train()
     trainer.normalize(["Review:"] * 4, [" good", " bad", " fine", " so-so"])
     trainer.save_pretrained(tmp_path / "rm")
@@ -145,7 +149,7 @@ def test_save_and_load_give_identical_scores(tmp_path):
 
 
 def test_normalization_gives_mean_zero_std_one_on_the_reference_samples():
-    trainer = RewardModelTrainer("tiny", RewardConfig(num_epochs=1), PAIRS)
+    trainer = RewardModelTrainer("tiny", RewardConfig(num_train_epochs=1), PAIRS)
     prompts = [p.prompt for p in PAIRS]
     completions = [p.chosen for p in PAIRS]
     trainer.normalize(prompts, completions)
@@ -154,7 +158,9 @@ def test_normalization_gives_mean_zero_std_one_on_the_reference_samples():
 
 
 def test_rank_orders_responses_best_first():
-    trainer = RewardModelTrainer("tiny", RewardConfig(num_epochs=4, learning_rate=1e-3), PAIRS)
+    trainer = RewardModelTrainer(
+        "tiny", RewardConfig(num_train_epochs=4, learning_rate=1e-3), PAIRS
+    )
     trainer.train()
     assert trainer.rank("Review 9:", [" it was awful.", " it was great.", " it was poor."])[0] == 1
 
@@ -162,7 +168,7 @@ def test_rank_orders_responses_best_first():
 def test_early_stopping_stops_and_restores_the_best_epoch():
     # Labels flipped on the held-out set: held-out loss rises as training goes on.
     flipped = [PreferencePair(p.prompt, p.rejected, p.chosen) for p in PAIRS[36:]]
-    args = RewardConfig(num_epochs=10, learning_rate=1e-3, early_stopping_patience=1)
+    args = RewardConfig(num_train_epochs=10, learning_rate=1e-3, early_stopping_patience=1)
     trainer = RewardModelTrainer("tiny", args, PAIRS[:36], flipped)
     history = trainer.train()
     assert len(history) < 10
@@ -172,7 +178,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch():
 
 def test_early_stopping_on_accuracy_restores_the_most_accurate_epoch():
     args = RewardConfig(
-        num_epochs=6, learning_rate=1e-3, batch_size=8, early_stopping_patience=6,
+        num_train_epochs=6, learning_rate=1e-3, batch_size=8, early_stopping_patience=6,
         early_stopping_metric="accuracy",
     )  # fmt: skip
     trainer = RewardModelTrainer("tiny", args, PAIRS[:36], PAIRS[36:])
@@ -205,7 +211,7 @@ def test_bad_inputs_raise(tiny_model):
     "setting", [{}, {"freeze_trunk": True}, {"trainable_layers": 1}], ids=["whole", "head", "top"]
 )
 def test_evaluate_scores_unseen_pairs_as_the_trained_predictor(setting):
-    args = RewardConfig(num_epochs=1, batch_size=16, learning_rate=3e-3, **setting)
+    args = RewardConfig(num_train_epochs=1, batch_size=16, learning_rate=3e-3, **setting)
     trainer = RewardModelTrainer("tiny", args, PAIRS[:36])
     trainer.train()
     unseen = [PreferencePair("Film:", " a joy.", " a bore."), PreferencePair("Meal:", " ok", " x")]
@@ -220,7 +226,7 @@ def test_evaluate_scores_unseen_pairs_as_the_trained_predictor(setting):
 def test_early_stopping_restores_the_best_head_of_a_frozen_trunk():
     flipped = [PreferencePair(p.prompt, p.rejected, p.chosen) for p in PAIRS[36:]]
     args = RewardConfig(
-        num_epochs=20, learning_rate=3e-2, batch_size=8, freeze_trunk=True,
+        num_train_epochs=20, learning_rate=3e-2, batch_size=8, freeze_trunk=True,
         early_stopping_patience=2,
     )  # fmt: skip
     trainer = RewardModelTrainer("tiny", args, PAIRS[:36], flipped)

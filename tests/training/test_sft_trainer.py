@@ -26,7 +26,10 @@ def test_training_lowers_loss_and_changes_every_parameter(tiny_model, tiny_token
     model = copy.deepcopy(tiny_model)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainer = SFTTrainer(
-        model, SFTConfig(num_epochs=8, batch_size=4, learning_rate=3e-3), DEMOS, tiny_tokenizer
+        model,
+        SFTConfig(num_train_epochs=8, batch_size=4, learning_rate=3e-3),
+        DEMOS,
+        tiny_tokenizer,
     )
     nll_before = trainer.evaluate(DEMOS)
     history = trainer.train()

@@ -68,7 +68,7 @@ def _run(make_vec_env, callback: KLPenaltyCallback, steps: int = 24) -> tuple[PP
 
 def test_stored_rewards_change_by_exactly_minus_beta_kl(make_vec_env, tiny_model):
     reference = _perturbed_reference(tiny_model)
-    _, recorder = _run(make_vec_env, KLPenaltyCallback(beta=0.3, reference=reference))
+    _, recorder = _run(make_vec_env, KLPenaltyCallback(kl_coef=0.3, reference=reference))
     for row, step in enumerate(recorder.steps[:8]):  # the first rollout
         out, _ = full_forward(reference.model, step["input_ids"], step["attention_mask"], False)
         logp_ref = torch.log_softmax(out.logits, -1).gather(-1, step["actions"][:, None])[:, 0]
@@ -79,7 +79,7 @@ def test_stored_rewards_change_by_exactly_minus_beta_kl(make_vec_env, tiny_model
 
 
 def test_kl_is_zero_when_the_policy_is_the_reference(make_vec_env):
-    _, recorder = _run(make_vec_env, KLPenaltyCallback(beta=1.0), steps=24)
+    _, recorder = _run(make_vec_env, KLPenaltyCallback(kl_coef=1.0), steps=24)
     for row, step in enumerate(recorder.steps[:8]):  # before the first update
         np.testing.assert_allclose(recorder.stored[row], step["rewards"], atol=1e-5, rtol=0)
 
@@ -87,7 +87,9 @@ def test_kl_is_zero_when_the_policy_is_the_reference(make_vec_env):
 @pytest.mark.parametrize(("target", "direction"), [(1e-3, 1), (1e3, -1)])
 def test_adaptive_beta_moves_towards_the_target(make_vec_env, tiny_model, target, direction):
     reference = _perturbed_reference(tiny_model)
-    callback = KLPenaltyCallback(0.1, adaptive=True, target=target, horizon=10, reference=reference)
+    callback = KLPenaltyCallback(
+        0.1, adaptive_kl=True, kl_target=target, kl_horizon=10, reference=reference
+    )
     _run(make_vec_env, callback, steps=24)
     assert np.sign(callback.controller.value - 0.1) == direction
 
@@ -97,7 +99,9 @@ def test_kl_beta_and_scores_reach_the_sb3_logger(make_vec_env, tiny_model, tmp_p
     agent = PPO(CausalLMPolicy, env, policy_kwargs={"model": "tiny"}, **PPO_KWARGS)
     agent.set_logger(configure(str(tmp_path), ["csv"]))
     reference = _perturbed_reference(tiny_model)
-    agent.learn(48, callback=KLPenaltyCallback(beta=0.2, reference=reference, gold_reward="vader"))
+    agent.learn(
+        48, callback=KLPenaltyCallback(kl_coef=0.2, reference=reference, gold_reward="vader")
+    )
     with open(tmp_path / "progress.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert float(rows[0]["kl/beta"]) == pytest.approx(0.2)
@@ -112,7 +116,7 @@ def test_kl_beta_and_scores_reach_the_sb3_logger(make_vec_env, tiny_model, tmp_p
 def test_default_reference_is_made_once_and_shares_frozen_layers(make_vec_env):
     kwargs = {"model": "tiny", "freeze_layers": 1}
     agent = PPO(CausalLMPolicy, make_vec_env(n=3), policy_kwargs=kwargs, **PPO_KWARGS)
-    callback = KLPenaltyCallback(beta=0.1)
+    callback = KLPenaltyCallback(kl_coef=0.1)
     agent.learn(24, callback=callback)
     reference = callback.reference
     agent.learn(24, callback=callback, reset_num_timesteps=False)

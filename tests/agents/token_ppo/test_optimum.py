@@ -56,7 +56,7 @@ def test_tokenppo_approaches_kl_regularised_optimum(toy_model, toy_tokenizer, to
     assert abs(objective(optimum, ref, rewards) - best) < 1e-6
 
     config = TokenPPOConfig(
-        total_episodes=64 * 30, batch_size=64, num_minibatches=2, learning_rate=1e-2,
+        total_episodes=64 * 30, batch_size=64, num_mini_batches=2, learning_rate=1e-2,
         kl_coef=BETA, anneal_lr=False, progress_bar=False, seed=0,
     )  # fmt: skip
     trainer = TokenPPO(toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs)

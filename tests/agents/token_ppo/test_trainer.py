@@ -22,7 +22,7 @@ TRL_METRICS = (
 
 def make_config(**overrides) -> TokenPPOConfig:
     defaults = {
-        "total_episodes": 48, "batch_size": 16, "num_minibatches": 2, "learning_rate": 1e-2,
+        "total_episodes": 48, "batch_size": 16, "num_mini_batches": 2, "learning_rate": 1e-2,
         "progress_bar": False, "seed": 3,
     }  # fmt: skip
     return TokenPPOConfig(**{**defaults, **overrides})
@@ -36,7 +36,9 @@ def state(trainer: TokenPPO) -> dict[str, torch.Tensor]:
 def test_first_minibatch_has_ratio_one_and_no_kl_or_clipping(
     toy_model, toy_tokenizer, toy_env_kwargs, accumulation
 ):
-    config = make_config(ppo_epochs=1, num_minibatches=1, gradient_accumulation_steps=accumulation)
+    config = make_config(
+        num_ppo_epochs=1, num_mini_batches=1, gradient_accumulation_steps=accumulation
+    )
     trainer = TokenPPO(toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs)
     stats = trainer.update(trainer.make_batch(trainer.rollout()))  # one step: the first minibatch
     assert stats["val/ratio"] == pytest.approx(1.0, abs=1e-6)
@@ -182,7 +184,7 @@ def test_evaluate_scores_the_same_completions_with_other_predictors(
 
 def test_metrics_are_finite_when_eos_is_banned(toy_model, toy_tokenizer, toy_env_kwargs):
     # The banned EOS has log-prob -inf in every distribution; no statistic may turn into nan.
-    config = make_config(batch_size=8, num_minibatches=1, ignore_eos=True, ppo_epochs=2)
+    config = make_config(batch_size=8, num_mini_batches=1, ignore_eos=True, num_ppo_epochs=2)
     trainer = TokenPPO(toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs)
     metrics = trainer.step()
     assert all(math.isfinite(value) for value in metrics.values()), metrics
