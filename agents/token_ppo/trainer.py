@@ -180,7 +180,7 @@ class TokenPPO:
         """Reference log-probs, values, KL-penalised rewards, GAE advantages and returns."""
         mask = rollout.response_mask
         ids, attention = rollout.input_ids, rollout.attention_mask
-        ref_logprobs = self.sequence_logprobs(self.ref_model, rollout) * mask
+        ref_logprobs = self.response_token_logprobs(self.ref_model, rollout) * mask
         values = rollout.values
         if values is None:
             values = self.actor.values(ids, attention, rollout.prompt_length) * mask
@@ -192,7 +192,7 @@ class TokenPPO:
             advantages = masked_whiten(advantages, mask)
         return Batch(rollout, ref_logprobs, values, advantages, returns, non_score)
 
-    def sequence_logprobs(self, model: PreTrainedModel, rollout: Rollout) -> torch.Tensor:
+    def response_token_logprobs(self, model: PreTrainedModel, rollout: Rollout) -> torch.Tensor:
         """Log-probs (B, R) of the rollout's response tokens under ``model``, one forward pass."""
         hidden = response_hidden(
             model.base_model, rollout.input_ids, rollout.attention_mask, rollout.prompt_length
@@ -316,7 +316,7 @@ class TokenPPO:
                 )
                 observation, _ = env.reset(seed=seed, options={"prompts": chunk})
                 rollout = generate(self.actor, env, observation, self.sampler)
-                ref = self.sequence_logprobs(self.ref_model, rollout) * rollout.response_mask
+                ref = self.response_token_logprobs(self.ref_model, rollout) * rollout.response_mask
                 kls.append(((rollout.logprobs - ref) * rollout.response_mask).sum(1))
                 scores["score"].append(rollout.raw_scores)
                 for name, other in others.items():

@@ -39,7 +39,7 @@ def test_stored_logprobs_and_values_equal_recomputed_ones_under_left_padding(
     torch.testing.assert_close(recomputed, rollout.logprobs, atol=1e-5, rtol=0)
     torch.testing.assert_close(values * rollout.response_mask, rollout.values, atol=1e-5, rtol=0)
     # The reference is the same network before training: its log-probs agree too.
-    ref = trainer.sequence_logprobs(trainer.ref_model, rollout) * rollout.response_mask
+    ref = trainer.response_token_logprobs(trainer.ref_model, rollout) * rollout.response_mask
     torch.testing.assert_close(ref, rollout.logprobs, atol=1e-5, rtol=0)
 
 
