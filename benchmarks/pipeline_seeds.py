@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, write_result  # benchmarks/machine.py
 
 RESULTS = Path(__file__).parent / "results"
 HEADLINE = ("gold", "proxy", "kl", "perplexity")
@@ -109,7 +108,7 @@ def markdown(summary: dict[str, Any], trainable: dict[str, int]) -> str:
 
 def main() -> None:
     args = parse_args()
-    load_before = os.getloadavg()
+    load_before = load_average()
     per_seed, seconds = {}, {}
     for seed in args.seeds:
         per_seed[seed], seconds[seed] = run_seed(args, seed)
@@ -118,7 +117,6 @@ def main() -> None:
     first = next(iter(per_seed.values()))
     trainable = {n: a["trainable_parameters"] for n, a in first["agents"].items()}
     result = {
-        "machine": machine_info(load_before=load_before, load_after=os.getloadavg()),
         "model": args.model,
         "agents": args.agent,
         "seeds": args.seeds,
@@ -128,8 +126,7 @@ def main() -> None:
         "reward_model": reward_models(per_seed),
         "trainable_parameters": trainable,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_result(args.output, result, load_before=load_before)
     print(markdown(summary, trainable))
     print(json.dumps(result["reward_model"], indent=2))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, write_result  # benchmarks/machine.py
 
 from agents import TokenPPO, TokenPPOConfig
 from rlhf_gym.models import load_model_and_tokenizer
@@ -158,13 +158,12 @@ def plot(curve: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     args = parse_args()
+    load_before = load_average()
     result = run(args)
     result["config"] = vars(args)
-    result["machine"] = machine_info()
     name = args.model.replace("/", "_").replace("-135m", "").replace("-", "")
     out = Path(args.output) if args.output else RESULTS / f"ppo_learning_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(out, result, load_before=load_before)
     plot(result["curve"], out.with_suffix(".png"))
     s = result["summary"]
     print(

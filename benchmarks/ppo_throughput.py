@@ -4,15 +4,17 @@ Same model, batch, prompt and response lengths for all: batch 16 prompts of exac
 24-token responses of fixed length (TRL ``stop_token=None``; TokenPPO ``ignore_eos=True``), 4
 PPO epochs, 1 minibatch, fp32, CPU (the GPU is hidden), a reward model
 (``LlamaForSequenceClassification`` built from the preset's config) scoring every completion.
-TRL runs in its own venv (``--trl-python``, trl==1.12.0), as shipped and with ``gc.collect``
-disabled. Each measurement is a fresh process; the figures are medians over ``--runs``.
+TRL runs in its own venv (``--trl-python``, trl==1.12.0; ``make bench-trl`` builds it), as
+shipped and with ``gc.collect`` disabled. Each measurement is a fresh process; the figures are
+medians over ``--runs``.
 
 Episodes/s and generated tokens/s are over the whole training loop (generation + scoring +
 update), model construction excluded; ``gen_share`` is the share of that time spent
 generating (TokenPPO: generation + env stepping + scoring; TRL: its ``batch_generation``).
 
-Run: ``python benchmarks/ppo_throughput.py --presets tiny small`` (writes
-benchmarks/results/ppo_throughput.json and prints a Markdown table).
+Run: ``make bench-trl`` once, then ``python benchmarks/ppo_throughput.py --presets tiny small``
+(writes benchmarks/results/ppo_throughput_<preset>.json, one per preset, and prints a Markdown
+table).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, write_result  # benchmarks/machine.py
 
-RESULT = Path(__file__).parent / "results" / "ppo_throughput.json"
+RESULTS = Path(__file__).parent / "results"
+TRL_PYTHON = Path(__file__).parents[1] / "build" / "trl-venv" / "bin" / "python"  # make bench-trl
 BATCH, PROMPT_TOKENS, RESPONSE_TOKENS, EPOCHS, KL_COEF, LR = 16, 8, 24, 4, 0.05, 1e-5
 IMPLS = ("tokenppo", "tokenppo-separate-value", "sb3", "trl", "trl-nogc")
 
@@ -215,7 +218,7 @@ def measure(impl: str, preset: str, args: argparse.Namespace) -> dict[str, Any] 
 def available(impl: str, args: argparse.Namespace) -> str | None:
     """Why ``impl`` cannot run here, or None."""
     if impl.startswith("trl") and not Path(args.trl_python).exists():
-        return f"missing: no TRL venv at {args.trl_python}"
+        return f"missing: no TRL venv at {args.trl_python} (make bench-trl builds it)"
     if impl == "sb3":
         try:
             from agents.sb3 import CausalLMPolicy  # noqa: F401
@@ -237,6 +240,7 @@ def main() -> None:
     args.iterations = {p: args.iterations_n or (8 if p == "tiny" else 4) for p in args.presets}
     results: dict[str, dict[str, Any]] = {}
     for preset in args.presets:
+        load_before = load_average()
         results[preset] = {}
         runs: dict[str, list] = {impl: [] for impl in args.impls}
         for repeat in range(args.runs):  # interleaved, so load changes hit every impl alike
@@ -248,16 +252,17 @@ def main() -> None:
         for impl, outcomes in runs.items():
             good = [o for o in outcomes if isinstance(o, dict)]
             results[preset][impl] = summarise(good) if good else {"error": outcomes[-1]}
-        save(preset, results[preset], args)  # per preset, so separate invocations add up
+        save(preset, results[preset], args, load_before)  # per preset: invocations add up
     print(table(results))
 
 
-def save(preset: str, figures: dict[str, Any], args: argparse.Namespace) -> None:
-    """Merge one preset's figures, with its settings and machine, into the results file."""
-    report = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    report[preset] = {"settings": settings(args), "machine": machine(args), "results": figures}
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2))
+def save(
+    preset: str, figures: dict[str, Any], args: argparse.Namespace, load_before: list[float]
+) -> None:
+    """One preset's figures and settings, in <output dir>/ppo_throughput_<preset>.json."""
+    result = {"preset": preset, "settings": settings(args), "results": figures}
+    path = args.output_dir / f"ppo_throughput_{preset}.json"
+    write_result(path, result, load_before=load_before, trl=trl_version(args))
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,12 +273,14 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def machine(args: argparse.Namespace) -> dict[str, Any]:
+def trl_version(args: argparse.Namespace) -> str | None:
+    if not Path(args.trl_python).exists():
+        return None
     trl = subprocess.run(
         [args.trl_python, "-c", "import trl; print(trl.__version__)"],
         capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
-    return machine_info(trl=trl or None)
+    return trl or None
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -306,7 +313,10 @@ def parse_args() -> argparse.Namespace:
         help="PPO iterations per run (default 8 tiny, 4 otherwise)",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--trl-python", default="/tmp/trl-venv/bin/python")
+    parser.add_argument(
+        "--trl-python", default=str(TRL_PYTHON), help="python of the TRL venv (make bench-trl)"
+    )
+    parser.add_argument("--output-dir", type=Path, default=RESULTS)
     parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
     return parser.parse_args()
 

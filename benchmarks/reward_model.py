@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, write_result  # benchmarks/machine.py
 from scipy.stats import spearmanr
 
 from rlhf_gym.preferences import bayes_bound
@@ -220,7 +219,7 @@ def markdown(rows: list[dict], speeds: dict[str, float]) -> str:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    load_before = load_average()
     start = time.perf_counter()
     data = Data(args.source)
     rows, speeds = [], {}
@@ -236,18 +235,14 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     table = markdown(rows, speeds)
     result = {
-        "machine": machine_info(),
         "source": args.source,
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
         "total_seconds": time.perf_counter() - start,
         "backbones": {k: asdict(v) for k, v in BACKBONES.items() if k in args.backbones},
         "throughput_completions_per_s": speeds,
         "runs": rows,
         "table": table,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result, load_before=load_before)
     print(table)
 
 

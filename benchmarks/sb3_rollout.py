@@ -14,15 +14,13 @@ Writes ``benchmarks/results/sb3_rollout.json`` and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import torch
-from machine import machine_info  # benchmarks/machine.py
+from machine import load_average, write_result  # benchmarks/machine.py
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -126,7 +124,7 @@ def iteration_split(args: argparse.Namespace) -> dict:
         policy_kwargs={"model": "tiny"},
         seed=0,
     )
-    timer = IterationTimer(kl=True, beta=0.02, gold_reward="vader")
+    timer = IterationTimer(kl=True, kl_coef=0.02, gold_reward="vader")
     agent.learn(48 * 16 * args.rollouts, callback=timer)
     medians = {phase: statistics.median(values) for phase, values in timer.times.items()}
     total = sum(medians.values())
@@ -169,24 +167,17 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    load_before = load_average()
     rollout = [
         rollout_speed(preset, tokens, cache, args)
         for preset in args.presets
         for tokens in args.new_tokens
         for cache in (False, True)
     ]
-    results = {
-        "machine": machine_info(),
-        "load_avg_before": load_before,
-        "rollout": rollout,
-        "iteration": iteration_split(args),
-    }
-    results["load_avg_after"] = os.getloadavg()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    results = {"rollout": rollout, "iteration": iteration_split(args)}
+    record = write_result(args.output, results, load_before=load_before)
     print(markdown(results))
-    print(f"\nload average before {load_before}, after {results['load_avg_after']}")
+    print(f"\nload average before {load_before}, after {record['load']['after']}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ where a text belongs must get 422, and ``GET /health`` and one normal request mu
 The default counts keep the whole run under 20 s on 2 CPU cores, server start-up included
 (about 7 s, most of it importing torch and transformers).
 
-Usage: python benchmarks/serve_reward_load.py [--clients 1 8 32] [--gold-requests 64]
+Usage: python benchmarks/serve_reward_load.py [--clients 1 8 32] [--gold-requests 200]
 Writes benchmarks/results/serve_reward_load.json and prints a Markdown table.
 """
 
@@ -335,8 +335,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--gold", default="vader", help="the fast predictor served")
     parser.add_argument("--learned", default="sentiment-rm", help="the learned predictor served")
-    parser.add_argument("--gold-requests", type=int, default=64)
-    parser.add_argument("--learned-requests", type=int, default=32)
+    parser.add_argument("--gold-requests", type=int, default=200)
+    parser.add_argument("--learned-requests", type=int, default=64)
     parser.add_argument("--texts", type=int, default=8, help="completions per request")
     parser.add_argument("--chars", type=int, default=100, help="about this long each")
     parser.add_argument("--bodies", type=int, default=64, help="distinct bodies, sent in turn")
@@ -348,7 +348,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     start = time.perf_counter()
-    load_before = os.getloadavg()
+    load_before = list(os.getloadavg())
     bodies = make_bodies(args.bodies, args.texts, args.chars, args.seed)
     counts = {args.gold: args.gold_requests, args.learned: args.learned_requests}
     rows, checks, servers_info = [], {}, {}
@@ -372,13 +372,10 @@ def main() -> None:
             "stderr_after_serving": drain(server),
         }
     importer.join()
-    from machine import machine_info  # benchmarks/machine.py, imported above
+    from machine import write_result  # benchmarks/machine.py, imported above
 
     table = markdown(rows)
     result = {
-        "machine": machine_info(),
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
         "total_seconds": time.perf_counter() - start,
         "servers": servers_info,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -387,8 +384,7 @@ def main() -> None:
         "limit_checks": checks,
         "table": table,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_result(args.output, result, load_before=load_before)
     print(table)
     print(f"total {result['total_seconds']:.1f} s; limit checks passed: "
           f"{all(c['passed'] for c in checks.values())}")  # fmt: skip
