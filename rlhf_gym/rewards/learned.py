@@ -1,9 +1,13 @@
 """LearnedRewardModel: a sequence-classification model with its own tokenizer, as a predictor.
 
-The score of ``prompt + completion`` is the model's head applied to the final hidden state of the
-last real token (right padding, read from the attention mask, so a pad id that also appears in
-the text never moves it). Optional normalisation constants live in the model's config
-(``reward_mean``, ``reward_std``) so they travel with ``save_pretrained``.
+Any Hugging Face ``AutoModelForSequenceClassification`` architecture with one label works. A
+decoder (Llama / GPT style, a ``score`` head) scores ``prompt + completion`` by its head on the
+final hidden state of the last real token (right padding, read from the attention mask, so a pad
+id that also appears in the text never moves it). An encoder (BERT / MiniLM / DeBERTa style, a
+``classifier`` head) pools as its own forward does (e.g. the ``[CLS]`` token through its pooler),
+and a text cut to ``max_length`` keeps its first token, the one it pools. Optional normalisation
+constants live in the model's config (``reward_mean``, ``reward_std``) so they travel with
+``save_pretrained``.
 """
 
 from __future__ import annotations
@@ -36,8 +40,14 @@ def reward_head(model: PreTrainedModel) -> nn.Linear:
             return head
     raise TypeError(
         f"{type(model).__name__} has no linear head named one of {HEAD_NAMES}; "
-        "expected a decoder model loaded with AutoModelForSequenceClassification(num_labels=1)"
+        "expected a model loaded with AutoModelForSequenceClassification(num_labels=1)"
     )
+
+
+def pools_last_token(model: PreTrainedModel) -> bool:
+    """Whether ``model`` scores from its last real token: a decoder classifier (``score`` head).
+    An encoder classifier (``classifier`` head) pools as its own forward does."""
+    return isinstance(getattr(model, "score", None), nn.Linear)
 
 
 def encode_texts(
@@ -45,14 +55,16 @@ def encode_texts(
     texts: Sequence[str],
     max_length: int,
     device: torch.device | str = "cpu",
+    keep_first: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ``input_ids`` and ``attention_mask``, both (B, T).
 
-    A text longer than ``max_length`` tokens keeps its end (the completion); a text with no
-    tokens becomes one pad token, so every row has a last real position.
+    A text longer than ``max_length`` tokens keeps its end (the completion), and with
+    ``keep_first`` also its first token (an encoder's ``[CLS]``); a text with no tokens becomes
+    one pad token, so every row has a last real position.
     """
     rows = [
-        ids[-max_length:] or [pad_token_id(tokenizer)]
+        _truncated(ids, max_length, keep_first) or [pad_token_id(tokenizer)]
         for ids in tokenizer(list(texts))["input_ids"]
     ]
     width = max(len(row) for row in rows)
@@ -64,14 +76,38 @@ def encode_texts(
     return input_ids.to(device), attention_mask.to(device)
 
 
+def _truncated(ids: list[int], max_length: int, keep_first: bool) -> list[int]:
+    if len(ids) <= max_length:
+        return ids
+    if keep_first and max_length > 1:
+        return ids[:1] + ids[len(ids) - (max_length - 1) :]
+    return ids[-max_length:]
+
+
 def pooled_features(
     model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
-    """Final hidden state of each row's last real token: (B, T) -> (B, H)."""
+    """What the head scores, (B, T) -> (B, H): a decoder's final hidden state of each row's last
+    real token, or the input an encoder's own forward gives its head."""
+    if not pools_last_token(model):
+        return _head_input(model, input_ids, attention_mask)
     trunk = model.base_model
     hidden = trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B,T,H)
     last = attention_mask.sum(-1) - 1  # (B,)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def _head_input(
+    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """The tensor the model's forward passes to its head (its pooling, whatever it is)."""
+    captured: list[torch.Tensor] = []
+    hook = reward_head(model).register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+    try:
+        model(input_ids=input_ids, attention_mask=attention_mask)
+    finally:
+        hook.remove()
+    return captured[0]
 
 
 def sequence_scores(
@@ -172,8 +208,9 @@ class LearnedRewardModel:
             for start in range(0, len(texts), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 ids, mask = encode_texts(
-                    self.tokenizer, [texts[i] for i in idx], self.max_length, self.device
-                )
+                    self.tokenizer, [texts[i] for i in idx], self.max_length, self.device,
+                    keep_first=not pools_last_token(self.model),
+                )  # fmt: skip
                 scores[idx] = sequence_scores(self.model, ids, mask).cpu().numpy()
         return scores
 

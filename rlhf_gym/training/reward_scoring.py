@@ -25,8 +25,10 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from rlhf_gym.models import decoder_layers
 from rlhf_gym.rewards.learned import (
     encode_texts,
+    eval_mode,
     head_scores,
     pooled_features,
+    pools_last_token,
     reward_head,
     sequence_scores,
 )
@@ -55,12 +57,19 @@ class RewardScorer:
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         raise NotImplementedError
 
+    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids and mask (B, T), cut to ``max_length`` as the saved predictor cuts them."""
+        return encode_texts(
+            self.tokenizer, texts, self.args.max_length, self.args.device,
+            keep_first=not pools_last_token(self.model),
+        )  # fmt: skip
+
 
 class WholeModelScorer(RewardScorer):
     """Runs the whole model on every call; gradients reach every trainable parameter."""
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
-        ids, mask = encode_texts(self.tokenizer, texts, self.args.max_length, self.args.device)
+        ids, mask = self.encode(texts)
         return sequence_scores(self.model, ids, mask)  # (N,)
 
 
@@ -85,7 +94,7 @@ class CachedScorer(RewardScorer):
         size = self.args.eval_batch_size
         for start in range(0, len(new), size):
             chunk = new[start : start + size]
-            ids, mask = encode_texts(self.tokenizer, chunk, self.args.max_length, self.args.device)
+            ids, mask = self.encode(chunk)
             self.index.update((text, len(self.rows) + i) for i, text in enumerate(chunk))
             with torch.no_grad():
                 self.rows += self._frozen_part(ids, mask)
@@ -115,7 +124,8 @@ class HeadOnlyScorer(CachedScorer):
         reward_head(self.model).requires_grad_(True)
 
     def _frozen_part(self, ids: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-        return list(pooled_features(self.model, ids, mask).float())  # B x (H,)
+        with eval_mode(self.model):  # a cached feature must not carry one draw of dropout
+            return list(pooled_features(self.model, ids, mask).float())  # B x (H,)
 
     def _score(self, rows: list[torch.Tensor]) -> torch.Tensor:
         return head_scores(reward_head(self.model), torch.stack(rows))  # (N, H) -> (N,)
@@ -132,6 +142,11 @@ class TopLayersScorer(CachedScorer):
     _checked = False  # whether a chunk was scored both ways
 
     def _set_trainable(self) -> None:
+        if not pools_last_token(self.model):  # its pooler sits between the layers and the head
+            raise ValueError(
+                f"trainable_layers is not supported for {type(self.model).__name__}, an encoder "
+                "classifier; use full fine-tuning (trainable_layers=None) or freeze_trunk=True"
+            )
         layers, top = decoder_layers(self.model), self.args.trainable_layers
         if top is None:
             raise ValueError("TopLayersScorer needs a config with trainable_layers set")
