@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rlhf_gym.rewards.base import RewardPredictor, check_scores, make_reward_predictor
+from rlhf_gym.rewards.ensemble import REDUCTIONS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -114,7 +115,9 @@ def build_app(
     return app
 
 
-def load_predictor(specs: list[str], reduce: str = "mean") -> RewardPredictor:
+def load_predictor(
+    specs: list[str], reduce: str = "mean", uncertainty_coef: float = 1.0
+) -> RewardPredictor:
     """A predictor from names or saved reward-model directories; several make an ensemble.
 
     A spec that cannot be built raises ``ValueError`` naming it.
@@ -122,7 +125,9 @@ def load_predictor(specs: list[str], reduce: str = "mean") -> RewardPredictor:
     from rlhf_gym.rewards.ensemble import EnsemblePredictor
 
     members = [_load_member(spec) for spec in specs]
-    return members[0] if len(members) == 1 else EnsemblePredictor(members, reduce=reduce)
+    if len(members) == 1:
+        return members[0]
+    return EnsemblePredictor(members, reduce=reduce, uncertainty_coef=uncertainty_coef)
 
 
 def _load_member(spec: str) -> RewardPredictor:
@@ -173,7 +178,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "repeat for an ensemble (default: sentiment-rm)",
     )
     parser.add_argument(
-        "--reduce", choices=("mean", "min"), default="mean", help="how an ensemble combines scores"
+        "--reduce",
+        choices=REDUCTIONS,
+        default="mean",
+        help="how an ensemble combines scores (mean-minus-std: mean - coef * members' std)",
+    )
+    parser.add_argument(
+        "--uncertainty-coef", type=float, default=1.0, help="lambda of --reduce mean-minus-std"
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free one)")
@@ -208,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         token = secrets.token_urlsafe(24)
         print(f"access token (send 'Authorization: Bearer <token>'): {token}", file=sys.stderr)
     try:
-        predictor = load_predictor(args.predictor or ["sentiment-rm"], args.reduce)
+        specs = args.predictor or ["sentiment-rm"]
+        predictor = load_predictor(specs, args.reduce, args.uncertainty_coef)
         sock = bind_tcp(args.host, args.port)  # bound before "serving" is printed
     except (ValueError, OSError) as err:
         print(f"rlhf-gym serve-reward: error: {err}", file=sys.stderr)
