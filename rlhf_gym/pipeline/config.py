@@ -15,6 +15,7 @@ from typing import Any
 
 from rlhf_gym.models.presets import PRESETS
 from rlhf_gym.pipeline.agents import available_agents
+from rlhf_gym.rewards.ensemble import REDUCTIONS
 from rlhf_gym.tasks import get_task
 from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
 
@@ -115,7 +116,22 @@ class RunConfig:
         "accuracy (whole prompts: no held-out pair shares a prompt with a training pair).",
         "reward",
     )
+    reward_ensemble_size: int = setting(
+        1,
+        "Reward models to train, each from its own seed (head and shuffling); with more than one "
+        "the agents are rewarded by the ensemble (Coste et al. 2023).",
+        "reward",
+    )
     # ---------------------------------------------------------------- agents
+    reward_ensemble_objective: str = setting(
+        "mean",
+        "How an ensemble rewards the agents: mean, min (worst case) or mean-minus-std "
+        "(uncertainty-weighted, with reward_uncertainty_coef).",
+        "agent",
+    )
+    reward_uncertainty_coef: float = setting(
+        1.0, "Lambda of mean-minus-std: the members' std it subtracts.", "agent"
+    )
     iterations: int = setting(
         30, "PPO / A2C / TRPO iterations (one batch of episodes each).", "agent"
     )
@@ -213,11 +229,16 @@ class RunConfig:
             "reward_early_stopping_patience", "temperature", "num_ppo_epochs", "num_mini_batches",
             "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
             "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
-            "threads", "eval_prompts",
+            "threads", "eval_prompts", "reward_ensemble_size",
         )  # fmt: skip
-        require_non_negative(
-            self, "kl_coef", "reward_center_coefficient", "vf_coef", "missing_eos_penalty"
+        objective = self.reward_ensemble_objective
+        require(
+            "reward_ensemble_objective", objective, objective in REDUCTIONS, f"one of {REDUCTIONS}"
         )
+        require_non_negative(
+            self, "kl_coef", "reward_center_coefficient", "vf_coef", "missing_eos_penalty",
+            "reward_uncertainty_coef",
+        )  # fmt: skip
         pairs = self.completions_per_prompt
         require("completions_per_prompt", pairs, pairs >= 2, ">= 2 to form pairs")
         fraction = self.reward_heldout_fraction

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rlhf_gym.evaluation import best_of_n, evaluate_policy, n_matching_kl
 from rlhf_gym.rewards import make_reward_predictor
 from rlhf_gym.seeding import derived_seed
@@ -31,7 +33,7 @@ def evaluate_run(outputs: RunOutputs) -> dict[str, Any]:
     before, before_samples = evaluate_policy(
         reference, reference, tokenizer, prompts, gold, proxy, **options
     )
-    policies = {"before (reference)": before.as_dict()}
+    policies = {"before (reference)": before.as_dict() | _disagreement(proxy, before_samples)}
     all_samples = list(before_samples)
     after_samples: dict[str, list[tuple[str, str]]] = {}
     for name in c.agents:
@@ -39,7 +41,7 @@ def evaluate_run(outputs: RunOutputs) -> dict[str, Any]:
         after, after_samples[name] = evaluate_policy(
             trained, reference, tokenizer, prompts, gold, proxy, **options
         )
-        policies[f"after ({name})"] = after.as_dict()
+        policies[f"after ({name})"] = after.as_dict() | _disagreement(proxy, after_samples[name])
         all_samples += after_samples[name]
     ns = sorted({min(n_matching_kl(max(p["kl"], 0.0)), MAX_BEST_OF_N) for p in policies.values()})
     for baseline in best_of_n(
@@ -53,6 +55,15 @@ def evaluate_run(outputs: RunOutputs) -> dict[str, Any]:
         "samples": _sample_table(before_samples, after_samples, c.eval_samples_per_prompt),
         "calibration": _calibration(all_samples, gold, proxy),
     }
+
+
+def _disagreement(proxy: Any, samples: list[tuple[str, str]]) -> dict[str, float]:
+    """An ensemble's mean disagreement (members' std) on a policy's samples: it grows where the
+    policy reaches text the members were not trained to agree on (empty for a single model)."""
+    if not hasattr(proxy, "disagreement"):
+        return {}
+    prompts, completions = [p for p, _ in samples], [c for _, c in samples]
+    return {"disagreement": float(np.mean(proxy.disagreement(prompts, completions)))}
 
 
 def _calibration(samples: list[tuple[str, str]], gold, proxy) -> dict[str, list[float]]:

@@ -24,9 +24,15 @@ if TYPE_CHECKING:
     from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
     from rlhf_gym.preferences import PreferencePair
-    from rlhf_gym.rewards.learned import LearnedRewardModel
+    from rlhf_gym.rewards.base import RewardPredictor
 
 Loaded = TypeVar("Loaded")
+
+
+def reward_member_dirs(size: int) -> list[str]:
+    """Directories of the reward stage's models: ``model`` (the first, alone by default), then
+    ``model-1``, ``model-2``... for an ensemble."""
+    return ["model", *(f"model-{i}" for i in range(1, size))]
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,20 @@ class RunOutputs:
         source = self.starting_source()
         return self.load("sft", lambda _: load_tokenizer(source))
 
-    def reward_model(self) -> LearnedRewardModel:
+    def reward_model(self) -> RewardPredictor:
+        """The learned reward the agents optimise: the reward model, or with
+        ``reward_ensemble_size`` > 1 the ensemble under ``reward_ensemble_objective``."""
+        from rlhf_gym.rewards.ensemble import EnsemblePredictor
         from rlhf_gym.rewards.learned import LearnedRewardModel
 
-        return self.load("reward", lambda p: LearnedRewardModel.from_pretrained(p / "model"))
+        c = self.config
+        members = [
+            self.load("reward", lambda p, name=name: LearnedRewardModel.from_pretrained(p / name))
+            for name in reward_member_dirs(c.reward_ensemble_size)
+        ]
+        if len(members) == 1:
+            return members[0]
+        return EnsemblePredictor(members, c.reward_ensemble_objective, c.reward_uncertainty_coef)
 
     def pairs(self) -> list[PreferencePair]:
         """The preference pairs (simulated or human) in TRL's prompt/chosen/rejected form."""

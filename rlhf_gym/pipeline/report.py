@@ -128,6 +128,13 @@ def _reward_model_lines(reward_model: Mapping[str, Any]) -> list[str]:
             f"{bound['accuracy']:.3f} ± {bound['standard_error']:.3f}, "
             f"{bound['gold_tie_share']:.0%} of them gold ties"
         )
+    ensemble = reward_model.get("ensemble")
+    if ensemble:
+        members = ", ".join(f"{a:.3f}" for a in ensemble["member_accuracies"])
+        text += (
+            f"; an ensemble of {len(ensemble['member_accuracies'])} ({ensemble['objective']}), "
+            f"members alone: {members}"
+        )
     spearman = reward_model["spearman_heldout"]
     lines = [
         text
@@ -173,6 +180,7 @@ def write_report(
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     policies = metrics["policies"]
     columns = ["gold", "proxy", "kl", "length", "distinct_1", "distinct_2", "perplexity"]
+    columns += ["disagreement"] if any("disagreement" in p for p in policies.values()) else []
     rows = [[name, *(policies[name].get(c, "") for c in columns)] for name in policies]
     parts = [
         f"# rlhf-gym run: {settings['task']} with {settings['model']} ({settings['agent']})",
@@ -193,6 +201,19 @@ def write_report(
     return path
 
 
+def _ensemble(reward: Mapping[str, Any], settings: Any) -> dict[str, Any]:
+    """For an ensemble: its objective and each member's own held-out accuracy."""
+    if "members" not in reward:
+        return {}
+    return {
+        "ensemble": {
+            "objective": settings.reward_ensemble_objective,
+            "uncertainty_coef": settings.reward_uncertainty_coef,
+            "member_accuracies": [m["accuracy"] for m in reward["members"]],
+        }
+    }
+
+
 def run_metrics(outputs: RunOutputs, calibration: Mapping[str, list[float]]) -> dict[str, Any]:
     """The run's ``metrics.json``: every policy's evaluation, the reward model's held-out
     accuracy with its bound (and rank agreement with gold on the ``calibration`` samples), each
@@ -207,6 +228,7 @@ def run_metrics(outputs: RunOutputs, calibration: Mapping[str, list[float]]) -> 
             "heldout_pairs": reward["heldout_pairs"],
             "heldout_prompts": reward["heldout_prompts"],
             "bayes_bound": reward["bayes_bound"],  # of the same held-out pairs
+            **_ensemble(reward, outputs.config),
             # rank agreement with gold on every evaluated held-out sample
             "spearman_heldout": rank_correlation(calibration["proxy"], calibration["gold"]),
         },

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rlhf_gym.models import PRESETS, layer_count, load_model, load_tokenizer
@@ -21,7 +22,7 @@ from rlhf_gym.models.freezing import trainable_parameter_count
 from rlhf_gym.pipeline.agents import make_agent
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.evaluate import evaluate_run
-from rlhf_gym.pipeline.outputs import RunOutputs
+from rlhf_gym.pipeline.outputs import RunOutputs, reward_member_dirs
 from rlhf_gym.pipeline.report import write_run_report
 from rlhf_gym.pipeline.stages import Stage, StageError, StageRunner, agent_stage
 from rlhf_gym.preferences.io import load_preferences, write_jsonl
@@ -168,25 +169,50 @@ class Pipeline:
         held_out_prompts = self._held_out_prompts(pairs)
         train = [p for p in pairs if p.prompt not in held_out_prompts]
         evaluation = [p for p in pairs if p.prompt in held_out_prompts]
-        trunk = self._reward_trunk()
-        trainer = RewardModelTrainer(trunk, self._reward_config(), train, evaluation)
-        history = trainer.train()
-        accuracy = trainer.evaluate()["eval_accuracy"]
-        mean, std = trainer.normalize(*self._reference_samples())
-        trainer.save_pretrained(out / "model")
+        trunk, reference = self._reward_trunk(), self._reference_samples()
+        members = []
+        for member, directory in enumerate(reward_member_dirs(self.config.reward_ensemble_size)):
+            trainer = RewardModelTrainer(trunk, self._reward_config(member), train, evaluation)
+            history = trainer.train()
+            accuracy = trainer.evaluate()["eval_accuracy"]
+            mean, std = trainer.normalize(*reference)
+            trainer.save_pretrained(out / directory)
+            normalisation = {"mean": mean, "std": std}
+            members.append(
+                {"accuracy": accuracy, "history": history, "normalisation": normalisation}
+            )
         prompts_file = out / "heldout_prompts.json"
         prompts_file.write_text(json.dumps(sorted(held_out_prompts), indent=1), encoding="utf-8")
-        return {
+        summary = {
             "train_pairs": len(train),
             "heldout_pairs": len(evaluation),
             "heldout_prompts": len(held_out_prompts),
-            "accuracy": accuracy,
-            "accuracy_standard_error": math.sqrt(accuracy * (1 - accuracy) / len(evaluation)),
-            "bayes_bound": self._bayes_bound(evaluation),
-            "history": history,
-            "normalisation": {"mean": mean, "std": std},
+            **members[0],
             "frozen_trunk": trainer.args.freeze_trunk,
         }
+        if len(members) > 1:  # the accuracy of what the agents optimise: the ensemble
+            summary["members"] = members
+            summary["accuracy"] = self._ensemble_accuracy(out, evaluation)
+        accuracy = summary["accuracy"]
+        summary["accuracy_standard_error"] = math.sqrt(accuracy * (1 - accuracy) / len(evaluation))
+        summary["bayes_bound"] = self._bayes_bound(evaluation)
+        return summary
+
+    def _ensemble_accuracy(self, out: Path, pairs: list[Any]) -> float:
+        from rlhf_gym.rewards.ensemble import EnsemblePredictor
+        from rlhf_gym.rewards.learned import LearnedRewardModel
+
+        c = self.config
+        members = [
+            LearnedRewardModel.from_pretrained(out / name)
+            for name in reward_member_dirs(c.reward_ensemble_size)
+        ]
+        ensemble = EnsemblePredictor(
+            members, c.reward_ensemble_objective, c.reward_uncertainty_coef
+        )
+        prompts = [p.prompt for p in pairs]
+        chosen = ensemble(prompts, [p.chosen for p in pairs])
+        return float(np.mean(chosen > ensemble(prompts, [p.rejected for p in pairs])))
 
     def _held_out_prompts(self, pairs: list[Any]) -> set[str]:
         """A random ``reward_heldout_fraction`` of the pairs' prompts (at least one, and at
@@ -231,7 +257,9 @@ class Pipeline:
             return self.reward_backbone
         return self.outputs.starting_source()
 
-    def _reward_config(self):
+    def _reward_config(self, member: int = 0):
+        """The reward trainer's settings; each ensemble member after the first draws its head
+        and shuffling from its own stream."""
         from rlhf_gym.training.reward_config import RewardConfig
 
         c = self.config
@@ -247,7 +275,7 @@ class Pipeline:
             batch_size=c.reward_batch_size,
             center_rewards_coefficient=c.reward_center_coefficient,
             early_stopping_patience=c.reward_early_stopping_patience,
-            seed=c.seed,
+            seed=c.seed if member == 0 else derived_seed(c.seed, f"reward-member-{member}"),
         )
 
     def _default_reward_learning_rate(self, full_finetune: bool) -> float:

@@ -97,6 +97,9 @@ def test_where_things_are_written_changes_no_stage(tmp_path):
         ({"dpo_beta": 0.0}, "dpo_beta must be positive"),
         ({"lam": 1.5}, r"lam must be in \[0, 1\]"),
         ({"missing_eos_penalty": -1.0}, "missing_eos_penalty must be >= 0"),
+        ({"reward_ensemble_objective": "max"}, "reward_ensemble_objective must be one of"),
+        ({"reward_uncertainty_coef": -0.5}, "reward_uncertainty_coef must be >= 0"),
+        ({"reward_ensemble_size": 0}, "reward_ensemble_size must be positive"),
     ],
 )
 def test_bad_settings_are_refused_with_the_field_named(settings, message):

@@ -207,3 +207,39 @@ def test_a_policy_with_non_finite_weights_is_refused(tmp_path):
     model.save_pretrained(tmp_path / "diverged")
     with pytest.raises(StageError, match=r"agent 'token-ppo' diverged: 1 weight tensors.*norm"):
         check_finite_weights(tmp_path / "diverged", "token-ppo")
+
+
+def test_an_ensemble_of_reward_models_rewards_the_agent_conservatively(tmp_path):
+    """Two members from their own streams; the agents and the evaluation see the ensemble's
+    mean-minus-std; the report has each member's accuracy and every policy's disagreement."""
+    settings = {**FAST, "iterations": 1, "reward_ensemble_size": 2}
+    config = RunConfig(
+        output_dir=str(tmp_path), reward_ensemble_objective="mean-minus-std",
+        reward_uncertainty_coef=0.5, **settings,
+    )  # fmt: skip
+    pipeline = Pipeline(config, log=lambda _: None)
+    pipeline.run()
+    first = LearnedRewardModel.from_pretrained(tmp_path / "reward" / "model")
+    second = LearnedRewardModel.from_pretrained(tmp_path / "reward" / "model-1")
+    texts = (["The film was"] * 2, [" great fun", " a dull mess"])
+    assert not np.allclose(first(*texts), second(*texts))  # different seeds, different models
+    ensemble = pipeline.outputs.reward_model()
+    expected = np.mean([first(*texts), second(*texts)], 0) - 0.5 * np.std(
+        [first(*texts), second(*texts)], 0
+    )
+    np.testing.assert_allclose(ensemble(*texts), expected, rtol=1e-5, atol=1e-6)
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    reward = metrics["reward_model"]
+    assert reward["ensemble"]["objective"] == "mean-minus-std"
+    assert len(reward["ensemble"]["member_accuracies"]) == 2
+    for name in ("before (reference)", "after (token-ppo)"):
+        assert metrics["policies"][name]["disagreement"] > 0.0
+    assert "an ensemble of 2 (mean-minus-std)" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_a_single_reward_model_reports_no_ensemble(finished_run):
+    out, _ = finished_run
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert "ensemble" not in metrics["reward_model"]
+    assert all("disagreement" not in p for p in metrics["policies"].values())
+    assert not (out / "reward" / "model-1").exists()
