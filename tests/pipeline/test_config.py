@@ -23,6 +23,9 @@ CHANGED = {
     "sft_learning_rate": 1e-3,
     "preference_prompts": 100,
     "completions_per_prompt": 4,
+    "reward_ensemble_size": 3,
+    "reward_ensemble_objective": "min",
+    "reward_uncertainty_coef": 0.5,
     "label_temperature": 0.2,
     "human_labels": None,  # needs a file: covered by the preferences stage's own tests
     "reward_backbone": "tiny",
