@@ -12,7 +12,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,9 @@ class TokenPPO:
             ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...).
         gold_predictor: an optional second scorer (e.g. ``"vader"``) logged as
             ``objective/gold_scores`` so that curves show gold against proxy against KL.
+        monitors: more functions of each rollout's ``(prompts, completions)`` returning one
+            number per completion, logged as ``objective/<name>`` (their batch mean), e.g. a
+            reward ensemble's disagreement.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class TokenPPO:
         config: TokenPPOConfig | None = None,
         env_kwargs: dict[str, Any] | None = None,
         gold_predictor: RewardSpec | None = None,
+        monitors: Mapping[str, Callable[[list[str], list[str]], Any]] | None = None,
     ) -> None:
         self.config = config or TokenPPOConfig()
         self.tokenizer = tokenizer
@@ -93,6 +97,7 @@ class TokenPPO:
             **self.env_kwargs,
         )
         self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
+        self.monitors = dict(monitors or {})
         policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         freeze_lower_layers(policy, self.config.freeze_layers)
@@ -270,6 +275,9 @@ class TokenPPO:
         if self.gold is not None:
             gold = np.asarray(self.gold(rollout.prompts, rollout.completions), dtype=np.float64)
             metrics["objective/gold_scores"] = float(gold.mean())
+        for name, monitor in self.monitors.items():
+            values = np.asarray(monitor(rollout.prompts, rollout.completions), dtype=np.float64)
+            metrics[f"objective/{name}"] = float(values.mean())
         return metrics
 
     def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:

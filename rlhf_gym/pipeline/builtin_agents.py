@@ -63,14 +63,18 @@ class TokenPPOAgent:
             c.resolved_freeze_layers(policy.config.num_hidden_layers),
             workdir / "token_ppo",
         )
+        reward = outputs.reward_model()
         env_kwargs = {
             "task": outputs.task.name,
-            "reward_predictor": outputs.reward_model(),
+            "reward_predictor": reward,
             "max_new_tokens": c.max_new_tokens,
         }
+        # a reward ensemble's disagreement on each batch: does the policy leave its consensus?
+        monitors = {"disagreement": reward.disagreement} if hasattr(reward, "disagreement") else {}
         trainer = TokenPPO(
-            policy, tokenizer, config, env_kwargs, gold_predictor=outputs.task.gold_reward
-        )
+            policy, tokenizer, config, env_kwargs, gold_predictor=outputs.task.gold_reward,
+            monitors=monitors,
+        )  # fmt: skip
         history = trainer.train()
         curve = [
             {
@@ -78,6 +82,7 @@ class TokenPPOAgent:
                 "kl": m["objective/kl"],
                 "proxy": m["objective/scores"],
                 "gold": m["objective/gold_scores"],
+                **({"disagreement": m["objective/disagreement"]} if monitors else {}),
             }
             for i, m in enumerate(history)
         ]

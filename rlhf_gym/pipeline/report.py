@@ -162,6 +162,20 @@ def _perplexity_warnings(policies: Mapping[str, Mapping[str, float]]) -> list[st
     ]
 
 
+def _disagreement_lines(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> list[str]:
+    """How a reward ensemble's disagreement moved along each agent's training (where logged)."""
+    lines = []
+    for name, curve in curves.items():
+        values = [point["disagreement"] for point in curve if "disagreement" in point]
+        if values:
+            lines.append(
+                f"Reward-ensemble disagreement (members' std) on {name}'s training batches: "
+                f"{values[0]:.3f} at the first iteration, {values[-1]:.3f} at the last "
+                f"(max {max(values):.3f})."
+            )
+    return lines
+
+
 def _trainable_line(agents: Mapping[str, Mapping[str, Any]]) -> str:
     counts = ", ".join(
         f"{name} {summary['trainable_parameters']:,}" for name, summary in agents.items()
@@ -189,6 +203,7 @@ def write_report(
         _table(rows, ["policy", *columns]),
         *_perplexity_warnings(policies),
         _trainable_line(metrics["agents"]),
+        *_disagreement_lines(metrics["curves"]),
         *_reward_model_lines(metrics["reward_model"]),
         *(f"![{title}]({file})" for title, file in plots.items()),
         "## Sample completions, before and after",

@@ -234,7 +234,11 @@ def test_an_ensemble_of_reward_models_rewards_the_agent_conservatively(tmp_path)
     assert len(reward["ensemble"]["member_accuracies"]) == 2
     for name in ("before (reference)", "after (token-ppo)"):
         assert metrics["policies"][name]["disagreement"] > 0.0
-    assert "an ensemble of 2 (mean-minus-std)" in (tmp_path / "report" / "report.md").read_text()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "an ensemble of 2 (mean-minus-std)" in report
+    curve = metrics["curves"]["token-ppo"]
+    assert all(point["disagreement"] > 0.0 for point in curve)  # along training too
+    assert "Reward-ensemble disagreement (members' std) on token-ppo's training batches" in report
 
 
 def test_a_single_reward_model_reports_no_ensemble(finished_run):

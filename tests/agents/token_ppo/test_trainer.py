@@ -202,3 +202,25 @@ def test_a_diverged_update_stops_training_with_a_clear_error(
     ):
         trainer.train()
     assert trainer.iteration == 0
+
+
+def test_monitors_are_logged_per_iteration_over_the_rollouts_completions(
+    toy_model, toy_tokenizer, toy_env_kwargs
+):
+    seen = []
+
+    def characters(prompts, completions):
+        seen.append(list(completions))
+        return [len(c) for c in completions]
+
+    config = make_config(total_episodes=32)
+    trainer = TokenPPO(
+        toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs,
+        monitors={"characters": characters},
+    )  # fmt: skip
+    history = trainer.train()
+    assert len(seen) == len(history) == 2 and all(len(c) == 16 for c in seen)
+    for metrics, completions in zip(history, seen, strict=True):
+        assert metrics["objective/characters"] == pytest.approx(
+            np.mean([len(c) for c in completions])
+        )
