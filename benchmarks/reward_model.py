@@ -4,8 +4,10 @@ and scoring throughput, for each backbone, on the sentiment task with simulated 
 Data: ``rlhf_gym.preferences.synthetic.sentiment_groups`` (SmolLM2-135M-Instruct samples, their
 perturbations and tiny-policy token soup; SmolLM2 samples are generated once and cached). Pairs
 come from train-split prompts; held-out pairs from the test-split prompts, so held-out
-completions were never seen in training. Labels: VADER + Bradley–Terry noise at temperature T;
-the Bayes-optimal accuracy is the mean of sigmoid(|gold_a - gold_b| / T) over held-out pairs.
+completions were never seen in training. Early stopping watches validation pairs of train-split
+prompts set aside from training (every 8th), never the held-out pairs. Labels: VADER +
+Bradley–Terry noise at temperature T; the Bayes-optimal accuracy is the mean of
+sigmoid(|gold_a - gold_b| / T) over held-out pairs.
 
 Usage: python benchmarks/reward_model.py [--quick] [--threads 2]
 Writes benchmarks/results/reward_model.json and prints a Markdown table.
@@ -62,7 +64,19 @@ BACKBONES = {
     "minilm-head": Backbone(
         "all-MiniLM-L6-v2, frozen trunk + head", "minilm-l6", True, 1e-2, 300, texts_per_prompt=12
     ),
+    "minilm-top2": Backbone(
+        "all-MiniLM-L6-v2, top 2 layers + pooler + head",
+        "minilm-l6",
+        False,
+        3e-4,
+        4,
+        trainable_layers=2,
+    ),
 }
+
+VALIDATION_PAIRS = 500
+VALIDATION_EVERY = 8
+"""Every 8th train-split prompt gives validation pairs (early stopping) instead of training ones."""
 
 
 class Data:
@@ -76,7 +90,12 @@ class Data:
         self.gold = VaderSentiment()
 
     def groups(self, split: str, cap: int | None) -> tuple[list[str], list[list[str]]]:
-        prompts = self.task.prompts(split)
+        """Prompts and their completion pools: ``"train"``, ``"validation"`` (train-split
+        prompts set aside for early stopping) or ``"test"`` (held out)."""
+        prompts = self.task.prompts("test" if split == "test" else "train")
+        if split != "test":
+            aside = split == "validation"
+            prompts = [p for i, p in enumerate(prompts) if (i % VALIDATION_EVERY == 0) == aside]
         return prompts, [self.pools[p][:cap] if cap else self.pools[p] for p in prompts]
 
     def pairs(self, split: str, n: int, temperature: float, cap: int | None, seed: int):
@@ -98,8 +117,10 @@ def bayes(data: Data, pairs, temperature: float) -> dict:
 
 
 def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_test: int) -> dict:
-    train = data.pairs("train", n_pairs, temperature, backbone.texts_per_prompt, seed=0)
-    test = data.pairs("test", n_test, temperature, backbone.texts_per_prompt, seed=1)
+    cap = backbone.texts_per_prompt
+    train = data.pairs("train", n_pairs, temperature, cap, seed=0)
+    validation = data.pairs("validation", VALIDATION_PAIRS, temperature, cap, seed=2)
+    test = data.pairs("test", n_test, temperature, cap, seed=1)
     config = RewardConfig(
         learning_rate=backbone.learning_rate,
         num_train_epochs=backbone.num_train_epochs,
@@ -110,7 +131,7 @@ def run_one(data: Data, backbone: Backbone, n_pairs: int, temperature: float, n_
         early_stopping_patience=3 if not backbone.freeze_trunk else None,
     )
     start = time.perf_counter()
-    trainer = RewardModelTrainer(backbone.model, config, train, test)
+    trainer = RewardModelTrainer(backbone.model, config, train, validation)
     trainer.train()
     seconds = time.perf_counter() - start
     row = heldout_row(data, trainer.reward_model(), test, temperature, backbone.texts_per_prompt)

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import torch
 
-from rlhf_gym.models.loading import decoder_layers
+from rlhf_gym.models.loading import transformer_layers
 
 
 def freeze_lower_layers(
     model: torch.nn.Module, num_layers: int, embeddings: bool | None = None
 ) -> int:
-    """Stop gradients in the lowest ``num_layers`` decoder layers and, by default, in the input
+    """Stop gradients in the lowest ``num_layers`` transformer layers and, by default, in the input
     embeddings whenever any layer is frozen: they only feed the frozen layers. With tied
     input/output embeddings (SmolLM2, the presets) that freezes the LM head too.
 
     ``embeddings`` overrides the default (``True`` freezes them even with no frozen layer).
     Returns the number of parameters left trainable.
     """
-    layers = decoder_layers(model)
+    layers = transformer_layers(model)
     if not 0 <= num_layers <= len(layers):
         raise ValueError(
             f"freeze_layers={num_layers} is outside 0..{len(layers)} (the model's layer count)"

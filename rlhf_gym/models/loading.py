@@ -48,13 +48,22 @@ def _pretrained_source(name: str) -> str:
     return name
 
 
-def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
-    """The stack of transformer blocks: the base model's ModuleList of ``num_hidden_layers``."""
+def layer_stack(model: PreTrainedModel) -> tuple[torch.nn.Module, str]:
+    """Where the stack of transformer blocks lives: ``(owner, attribute)`` such that
+    ``getattr(owner, attribute)`` is the ModuleList of ``num_hidden_layers`` blocks (a decoder's
+    ``base_model.layers``, an encoder's ``base_model.encoder.layer``)."""
     expected = model.config.get_text_config().num_hidden_layers
-    for child in model.base_model.children():
-        if isinstance(child, torch.nn.ModuleList) and len(child) == expected:
-            return child
-    raise ValueError(f"cannot find the {expected} decoder layers of {type(model).__name__}")
+    for owner in model.base_model.modules():  # the base model first, then depth-first
+        for attribute, child in owner.named_children():
+            if isinstance(child, torch.nn.ModuleList) and len(child) == expected:
+                return owner, attribute
+    raise ValueError(f"cannot find the {expected} transformer layers of {type(model).__name__}")
+
+
+def transformer_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
+    """The stack of transformer blocks, lowest first (decoder or encoder layers)."""
+    owner, attribute = layer_stack(model)
+    return getattr(owner, attribute)
 
 
 def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:

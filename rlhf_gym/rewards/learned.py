@@ -85,26 +85,33 @@ def _truncated(ids: list[int], max_length: int, keep_first: bool) -> list[int]:
 
 
 def pooled_features(
-    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    model: PreTrainedModel,
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor,
+    *,
+    inputs_embeds: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """What the head scores, (B, T) -> (B, H): a decoder's final hidden state of each row's last
-    real token, or the input an encoder's own forward gives its head."""
+    real token, or the input an encoder's own forward gives its head. The model reads
+    ``input_ids`` (B, T) or, in their place, ``inputs_embeds`` (B, T, H)."""
+    inputs = {
+        "input_ids": input_ids,
+        "inputs_embeds": inputs_embeds,
+        "attention_mask": attention_mask,
+    }
     if not pools_last_token(model):
-        return _head_input(model, input_ids, attention_mask)
-    trunk = model.base_model
-    hidden = trunk(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B,T,H)
+        return _head_input(model, inputs)
+    hidden = model.base_model(**inputs).last_hidden_state  # (B, T, H)
     last = attention_mask.sum(-1) - 1  # (B,)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
-def _head_input(
-    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
+def _head_input(model: PreTrainedModel, inputs: dict[str, torch.Tensor | None]) -> torch.Tensor:
     """The tensor the model's forward passes to its head (its pooling, whatever it is)."""
     captured: list[torch.Tensor] = []
     hook = reward_head(model).register_forward_pre_hook(lambda _, args: captured.append(args[0]))
     try:
-        model(input_ids=input_ids, attention_mask=attention_mask)
+        model(**inputs)
     finally:
         hook.remove()
     return captured[0]

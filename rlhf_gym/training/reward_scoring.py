@@ -7,22 +7,25 @@ Three strategies, one per :class:`~rlhf_gym.training.RewardConfig` setting:
 - :class:`HeadOnlyScorer` (``freeze_trunk=True``): the trunk's pooled feature of each text is
   computed once; only the linear head trains.
 - :class:`TopLayersScorer` (``trainable_layers=N``): the output of the frozen lower layers is
-  computed once per text; the top N layers, the final norm and the head train.
+  computed once per text; the top N layers, what follows them (a decoder's final norm, an
+  encoder's pooler) and the head train.
 
-All three score a text as ``LearnedRewardModel`` does (the head on the final hidden state of
-the last real token), so the trained model is scored the same way after training.
+All three score a text as ``LearnedRewardModel`` does (a decoder's head on the final hidden
+state of the last real token, an encoder's head on its own pooling), so the trained model is
+scored the same way after training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from rlhf_gym.models import decoder_layers
+from rlhf_gym.models import layer_stack, transformer_layers
 from rlhf_gym.rewards.learned import (
     encode_texts,
     eval_mode,
@@ -71,6 +74,14 @@ class WholeModelScorer(RewardScorer):
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         ids, mask = self.encode(texts)
         return sequence_scores(self.model, ids, mask)  # (N,)
+
+
+class _CachedStates(nn.Module):
+    """Stands in for an encoder's embeddings module: hands ``inputs_embeds`` (the cached
+    output of the frozen layers) on unchanged."""
+
+    def forward(self, *args: object, inputs_embeds: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        return inputs_embeds
 
 
 class CachedScorer(RewardScorer):
@@ -133,33 +144,32 @@ class HeadOnlyScorer(CachedScorer):
 
 class TopLayersScorer(CachedScorer):
     """The layers below the top ``trainable_layers`` are frozen and their output is cached;
-    each call runs the top layers, the final norm and the head on it.
+    each call runs the top layers and whatever follows them (a decoder's final norm, an
+    encoder's pooler) and the head on it.
 
-    The first chunk is also scored by the whole model: an architecture whose trunk cannot run
-    from cached layer outputs (``inputs_embeds``) is refused instead of trained wrongly.
+    The model runs from the cache with its layer stack cut to the top layers and, in an encoder,
+    its embeddings module (which would add position embeddings again) handing the cached states
+    on unchanged. The first chunk is also scored by the whole model: an architecture that cannot
+    run this way is refused instead of trained wrongly.
     """
 
     _checked = False  # whether a chunk was scored both ways
 
     def _set_trainable(self) -> None:
-        if not pools_last_token(self.model):  # its pooler sits between the layers and the head
-            raise ValueError(
-                f"trainable_layers is not supported for {type(self.model).__name__}, an encoder "
-                "classifier; use full fine-tuning (trainable_layers=None) or freeze_trunk=True"
-            )
-        layers, top = decoder_layers(self.model), self.args.trainable_layers
+        layers, top = transformer_layers(self.model), self.args.trainable_layers
         if top is None:
             raise ValueError("TopLayersScorer needs a config with trainable_layers set")
         if top > len(layers):
             raise ValueError(
-                f"trainable_layers={top} but the model has {len(layers)} decoder layers"
+                f"trainable_layers={top} but the model has {len(layers)} transformer layers"
             )
         self.cut = len(layers) - top  # index of the lowest trained layer
-        trunk = self.model.base_model
-        self.layers_name = next(n for n, c in trunk.named_children() if c is layers)
+        self.stack_owner, self.stack_name = layer_stack(self.model)
+        # what runs before layer ``cut``: an encoder's embeddings module, a decoder's token table
+        self.embeddings = getattr(self.model.base_model, "embeddings", None)
         self.model.requires_grad_(False)
-        trunk.requires_grad_(True)  # the top layers and the final norm
-        self.model.get_input_embeddings().requires_grad_(False)
+        self.model.base_model.requires_grad_(True)  # the top layers and what follows them
+        (self.embeddings or self.model.get_input_embeddings()).requires_grad_(False)
         layers[: self.cut].requires_grad_(False)
         reward_head(self.model).requires_grad_(True)
 
@@ -173,21 +183,30 @@ class TopLayersScorer(CachedScorer):
         lengths = torch.tensor([len(row) for row in rows], device=rows[0].device)
         hidden = nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (N, T, H), right-padded
         mask = (torch.arange(hidden.shape[1], device=hidden.device) < lengths[:, None]).long()
-        trunk = self.model.base_model
-        full_stack = getattr(trunk, self.layers_name)
-        setattr(trunk, self.layers_name, full_stack[self.cut :])  # run only the top layers
+        with self._top_layers_only():
+            features = pooled_features(self.model, None, mask, inputs_embeds=hidden)  # (N, H)
+        return head_scores(reward_head(self.model), features)
+
+    @contextmanager
+    def _top_layers_only(self) -> Iterator[None]:
+        """The model's layer stack cut to the top layers, and an encoder's embeddings a
+        passthrough, for the duration."""
+        full_stack = getattr(self.stack_owner, self.stack_name)
+        setattr(self.stack_owner, self.stack_name, full_stack[self.cut :])
+        if self.embeddings is not None:
+            self.model.base_model.embeddings = _CachedStates()
         try:
-            top = trunk(inputs_embeds=hidden, attention_mask=mask).last_hidden_state
+            yield
         finally:
-            setattr(trunk, self.layers_name, full_stack)
-        last = top[torch.arange(len(rows), device=top.device), lengths - 1]  # (N, H)
-        return head_scores(reward_head(self.model), last)
+            setattr(self.stack_owner, self.stack_name, full_stack)
+            if self.embeddings is not None:
+                self.model.base_model.embeddings = self.embeddings
 
     def _check_chunk(self, texts: list[str], ids: torch.Tensor, mask: torch.Tensor) -> None:
         """Cached lower layers + top layers must score the first chunk as the whole model does."""
         if self._checked:
             return
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(self.model):  # the same dropout draw both ways: none
             full = sequence_scores(self.model, ids, mask)
             split = self(texts)
         if not torch.allclose(full, split, atol=1e-4, rtol=1e-4):

@@ -105,7 +105,35 @@ def test_the_trainer_learns_held_out_preferences_and_the_saved_model_serves(
     assert served == pytest.approx([float(chosen[0])], rel=1e-5)
 
 
-def test_top_layers_training_is_refused_for_an_encoder(encoder_dir):
-    args = RewardConfig(trainable_layers=1, progress_bar=False)
-    with pytest.raises(ValueError, match="trainable_layers is not supported for Bert"):
-        RewardModelTrainer(str(encoder_dir), args, pairs(8), pairs(4, offset=8)).train()
+def test_top_layers_of_an_encoder_train_on_cached_states_and_score_as_the_whole_model(
+    encoder_dir, tmp_path
+):
+    """trainable_layers=1 on a 2-layer BERT: the embeddings and layer 0 stay as loaded, the top
+    layer, pooler and head change; the cached path scores as the saved whole model does."""
+    args = RewardConfig(
+        num_train_epochs=30, learning_rate=3e-3, batch_size=8, trainable_layers=1,
+        early_stopping_patience=None, progress_bar=False,
+    )  # fmt: skip
+    trainer = RewardModelTrainer(str(encoder_dir), args, pairs(24), pairs(12, offset=24))
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    assert trainer.evaluate()["eval_accuracy"] == 1.0
+    changed = {
+        name.split(".")[1] if name.startswith("bert.") else name.split(".")[0]
+        for name, p in trainer.model.named_parameters()
+        if not torch.equal(p, before[name])
+    }
+    assert {"encoder", "pooler", "classifier"} <= changed and "embeddings" not in changed
+    frozen_layer = trainer.model.bert.encoder.layer[0]
+    assert all(
+        torch.equal(p, before[f"bert.encoder.layer.0.{n}"])
+        for n, p in frozen_layer.named_parameters()
+    )
+
+    trainer.save_pretrained(tmp_path / "rm")
+    saved = LearnedRewardModel.from_pretrained(tmp_path / "rm")
+    texts = [f"{p.prompt}{p.chosen}" for p in pairs(6, offset=24)]
+    trainer.model.eval()  # no dropout draw in either path
+    with torch.no_grad():
+        cached = trainer._scorer(texts).numpy()  # top layer on the cached layer-0 output
+    np.testing.assert_allclose(saved.raw_scores(texts), cached, rtol=1e-4, atol=1e-5)
