@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = [
     "rlhf_gym.commands.demo",
     "rlhf_gym.commands.run",
+    "rlhf_gym.commands.bench",
     "rlhf_gym.commands.label",
     "rlhf_gym.commands.serve_reward",
 ]

@@ -31,6 +31,9 @@ class PolicyEvaluation:
     gold: float
     proxy: float
     kl: float
+    gold_std: float
+    """Standard deviation of the samples' gold scores (the unit of a gold gain)."""
+    proxy_std: float
     length: float
     distinct_1: float
     distinct_2: float
@@ -100,6 +103,8 @@ def evaluate_completions(
         gold=float(gold_scores.mean()),
         proxy=float(proxy_scores.mean()),
         kl=float(np.mean(log_ratios)),
+        gold_std=float(gold_scores.std()),
+        proxy_std=float(proxy_scores.std()),
         length=float(token_counts.mean()),
         distinct_1=distinct_n(completions, 1),
         distinct_2=distinct_n(completions, 2),
@@ -120,12 +125,13 @@ def evaluate_policy(
     max_new_tokens: int = 24,
     seed: int = 0,
     temperature: float = 1.0,
+    progress_bar: bool = True,
 ) -> tuple[PolicyEvaluation, list[tuple[str, str]]]:
     """Sample from ``policy`` at ``temperature`` on ``prompts`` and measure; also return the
     samples."""
     groups = sample(
-        policy, tokenizer, prompts, samples_per_prompt,
-        max_new_tokens=max_new_tokens, seed=seed, temperature=temperature,
+        policy, tokenizer, prompts, samples_per_prompt, max_new_tokens=max_new_tokens,
+        seed=seed, temperature=temperature, progress_bar=progress_bar,
     )  # fmt: skip
     flat = [s for group in groups for s in group]
     pad_id = pad_token_id(tokenizer)
@@ -157,6 +163,7 @@ def best_of_n(
     max_new_tokens: int = 24,
     seed: int = 0,
     temperature: float = 1.0,
+    progress_bar: bool = True,
 ) -> list[dict[str, float]]:
     """Best-of-n baselines: per prompt, the reference sample the proxy scores highest.
 
@@ -170,6 +177,7 @@ def best_of_n(
         reference, tokenizer, prompts, largest,
         max_new_tokens=max_new_tokens, temperature=temperature,
         seed=derived_seed(seed, "best-of-n"),  # not the same draws as evaluate_policy's
+        progress_bar=progress_bar,
     )  # fmt: skip
     flat_prompts = [p for p, group in zip(prompts, groups, strict=True) for _ in group]
     flat = [c for group in groups for c in group]

@@ -21,7 +21,11 @@ ALLOWED = {
     "pipeline": {
         "agents", "envs", "evaluation", "models", "preferences", "rewards", "tasks", "training",
     },
-    "commands": {"models", "pipeline", "preferences", "rewards", "tasks"},
+    "bench": {
+        "agents", "envs", "evaluation", "models", "pipeline", "preferences", "rewards", "tasks",
+        "training",
+    },
+    "commands": {"bench", "models", "pipeline", "preferences", "rewards", "tasks"},
     "cli": {"commands"},
     "__init__": {"envs", "registration", "rewards", "tasks"},
 }  # fmt: skip

@@ -76,6 +76,8 @@ class TokenPPO:
         monitors: more functions of each rollout's ``(prompts, completions)`` returning one
             number per completion, logged as ``objective/<name>`` (their batch mean), e.g. a
             reward ensemble's disagreement.
+        callbacks: functions called as ``callback(trainer, metrics)`` after each iteration
+            (its metrics logged, before any checkpoint), e.g. a held-out probe of the policy.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class TokenPPO:
         env_kwargs: dict[str, Any] | None = None,
         gold_predictor: RewardSpec | None = None,
         monitors: Mapping[str, Callable[[list[str], list[str]], Any]] | None = None,
+        callbacks: Sequence[Callable[[TokenPPO, dict[str, float]], None]] = (),
     ) -> None:
         self.config = config or TokenPPOConfig()
         self.tokenizer = tokenizer
@@ -98,6 +101,7 @@ class TokenPPO:
         )
         self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
         self.monitors = dict(monitors or {})
+        self.callbacks = list(callbacks)
         policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
         self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         freeze_lower_layers(policy, self.config.freeze_layers)
@@ -283,6 +287,8 @@ class TokenPPO:
     def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:
         if self.logger is not None:
             self.logger.log(metrics, self.iteration)
+        for callback in self.callbacks:
+            callback(self, metrics)
         every = self.config.save_steps
         if self.config.output_dir is not None and every and self.iteration % every == 0:
             self.save_checkpoint(Path(self.config.output_dir) / "checkpoint.pt")

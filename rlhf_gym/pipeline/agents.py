@@ -52,6 +52,9 @@ class AgentResult:
     ``proxy`` (learned-RM score) and ``gold`` (the task's gold score); the report plots it."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Anything else JSON-able worth keeping (iterations, speed, final loss)."""
+    heldout_curve: list[dict[str, float]] = field(default_factory=list)
+    """The points of ``outputs.heldout_probe()`` (when ``eval_every`` is set): the same keys as
+    ``curve``, measured on held-out prompts; agents without probes leave it empty."""
 
 
 @runtime_checkable

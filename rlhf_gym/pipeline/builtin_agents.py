@@ -17,6 +17,7 @@ from rlhf_gym.seeding import derived_seed
 if TYPE_CHECKING:
     from agents.token_ppo.config import TokenPPOConfig
     from rlhf_gym.pipeline.outputs import RunOutputs
+    from rlhf_gym.pipeline.probe import HeldOutProbe
     from rlhf_gym.training.dpo_config import DPOConfig
 
 STAND_IN_LEARNING_RATE = 1e-3
@@ -43,6 +44,7 @@ def token_ppo_config(
         vf_coef=c.vf_coef,
         seed=derived_seed(c.seed, "agent"),
         output_dir=str(output_dir),
+        progress_bar=c.progress_bars,
     )
 
 
@@ -71,9 +73,14 @@ class TokenPPOAgent:
         }
         # a reward ensemble's disagreement on each batch: does the policy leave its consensus?
         monitors = {"disagreement": reward.disagreement} if hasattr(reward, "disagreement") else {}
+        probe = outputs.heldout_probe()
+        callbacks = []
+        if probe is not None:
+            probe.probe(policy, 0)
+            callbacks.append(lambda trainer, _: probe.maybe(trainer.policy, trainer.iteration))
         trainer = TokenPPO(
             policy, tokenizer, config, env_kwargs, gold_predictor=outputs.task.gold_reward,
-            monitors=monitors,
+            monitors=monitors, callbacks=callbacks,
         )  # fmt: skip
         history = trainer.train()
         curve = [
@@ -87,7 +94,7 @@ class TokenPPOAgent:
             for i, m in enumerate(history)
         ]
         summary = {"iterations": len(history), "episodes_per_second": history[-1]["eps"]}
-        return AgentResult(trainer.policy, curve, summary)
+        return AgentResult(trainer.policy, curve, summary, probe.points if probe else [])
 
 
 def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOConfig:
@@ -100,6 +107,7 @@ def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOCon
         batch_size=c.batch_size,
         freeze_layers=freeze_layers,
         seed=derived_seed(c.seed, "agent"),
+        progress_bar=c.progress_bars,
     )
 
 
@@ -127,13 +135,19 @@ class DPOAgent:
         trainer = DPOTrainer(policy, reference, config, outputs.pairs(), tokenizer)
         gold, proxy = make_reward_predictor(outputs.task.gold_reward), outputs.reward_model()
         prompts = outputs.train_prompts(c.batch_size)
+        probe = outputs.heldout_probe()
+        if probe is not None:
+            probe.probe(policy, 0)
         curve, history = [], []
         for epoch in range(c.dpo_epochs):  # one point of the curve per epoch
             history += trainer.train()
+            if probe is not None:
+                probe.maybe(policy, epoch + 1)
             result, _ = evaluate_policy(
                 policy, reference, tokenizer, prompts, gold, proxy,
                 samples_per_prompt=1, max_new_tokens=c.max_new_tokens,
                 seed=derived_seed(c.seed, f"dpo-curve-{epoch}"), temperature=c.temperature,
+                progress_bar=c.progress_bars,
             )  # fmt: skip
             curve.append(
                 {
@@ -143,9 +157,8 @@ class DPOAgent:
                     "gold": result.gold,
                 }
             )
-        return AgentResult(
-            policy, curve, {"epochs": c.dpo_epochs, "final_loss": history[-1]["loss"]}
-        )
+        summary = {"epochs": c.dpo_epochs, "final_loss": history[-1]["loss"]}
+        return AgentResult(policy, curve, summary, probe.points if probe else [])
 
 
 SB3Settings = Callable[[RunConfig], tuple[type, dict[str, Any]]]
@@ -204,13 +217,42 @@ class SB3Agent:
             **settings,
         )
         callback = KLPenaltyCallback(c.kl_coef, gold_reward=outputs.task.gold_reward)
-        model.learn(c.iterations * c.batch_size * c.max_new_tokens, callback=callback)
+        probe = outputs.heldout_probe()
+        callbacks = [callback]
+        if probe is not None:
+            probe.probe(model.policy.lm, 0)
+            callbacks.append(_probe_callback(probe))
+        model.learn(c.iterations * c.batch_size * c.max_new_tokens, callback=callbacks)
         curve = [
             {"iteration": i + 1, "kl": h["episode_kl"], "proxy": h["proxy"], "gold": h["gold"]}
             for i, h in enumerate(callback.history)
             if {"episode_kl", "proxy", "gold"} <= set(h)
         ]
-        return AgentResult(model.policy.lm, curve, {"iterations": len(callback.history)})
+        summary = {"iterations": len(callback.history)}
+        return AgentResult(model.policy.lm, curve, summary, probe.points if probe else [])
+
+
+def _probe_callback(probe: HeldOutProbe) -> Any:
+    """An SB3 callback that hands the policy to ``probe`` after each update (one per rollout)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ProbeCallback(BaseCallback):
+        updates = 0  # rollouts collected, and so updates done by the next rollout's start
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.updates += 1
+
+        def _on_rollout_start(self) -> None:
+            if self.updates:
+                probe.maybe(self.model.policy.lm, self.updates)
+
+        def _on_training_end(self) -> None:
+            probe.maybe(self.model.policy.lm, self.updates)
+
+    return ProbeCallback()
 
 
 def _ppo_settings(c: RunConfig) -> tuple[type, dict[str, Any]]:

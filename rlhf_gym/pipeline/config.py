@@ -54,6 +54,7 @@ class RunConfig:
     threads: int | None = setting(
         None, "Torch CPU threads; default: 1 for presets, else torch's default.", None
     )
+    progress_bars: bool = setting(True, "Show each stage's progress bars.", None)
     max_new_tokens: int = setting(16, "Completion length budget.", "sft")
     # ---------------------------------------------------------------- SFT
     sft: bool | None = setting(
@@ -194,6 +195,14 @@ class RunConfig:
     eval_prompts: int | None = setting(
         None, "Held-out prompts to evaluate on; default: all.", "evaluate"
     )
+    eval_every: int | None = setting(
+        None,
+        "Probe the policy every N agent iterations (and before the first) on probe_prompts "
+        "held-out prompts: gold, proxy and KL along training, in each agent's "
+        "heldout_curve.json (rlhf-gym bench reads gold at KL budgets from it); default: off.",
+        "agent",
+    )
+    probe_prompts: int = setting(16, "Held-out prompts per probe (see eval_every).", "agent")
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -229,7 +238,7 @@ class RunConfig:
             "reward_early_stopping_patience", "temperature", "num_ppo_epochs", "num_mini_batches",
             "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
             "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
-            "threads", "eval_prompts", "reward_ensemble_size",
+            "threads", "eval_prompts", "reward_ensemble_size", "eval_every", "probe_prompts",
         )  # fmt: skip
         objective = self.reward_ensemble_objective
         require(

@@ -29,6 +29,7 @@ def evaluate_run(outputs: RunOutputs) -> dict[str, Any]:
         "max_new_tokens": c.max_new_tokens,
         "seed": derived_seed(c.seed, "evaluation"),
         "temperature": c.temperature,
+        "progress_bar": c.progress_bars,
     }
     before, before_samples = evaluate_policy(
         reference, reference, tokenizer, prompts, gold, proxy, **options
@@ -43,10 +44,13 @@ def evaluate_run(outputs: RunOutputs) -> dict[str, Any]:
         )
         policies[f"after ({name})"] = after.as_dict() | _disagreement(proxy, after_samples[name])
         all_samples += after_samples[name]
-    ns = sorted({min(n_matching_kl(max(p["kl"], 0.0)), MAX_BEST_OF_N) for p in policies.values()})
+    # best-of-n at each policy's KL, and always at MAX_BEST_OF_N: the benchmark's anchor
+    matched = {min(n_matching_kl(max(p["kl"], 0.0)), MAX_BEST_OF_N) for p in policies.values()}
+    ns = sorted(matched | {MAX_BEST_OF_N})
     for baseline in best_of_n(
         reference, tokenizer, prompts, gold, proxy, ns,
         max_new_tokens=c.max_new_tokens, seed=options["seed"], temperature=c.temperature,
+        progress_bar=c.progress_bars,
     ):  # fmt: skip
         policies[f"best-of-{baseline['n']} (reference)"] = baseline
     return {

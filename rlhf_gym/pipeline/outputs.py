@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.stages import StageError, StageRunner, agent_stage
-from rlhf_gym.seeding import numpy_rng
+from rlhf_gym.seeding import derived_seed, numpy_rng
 from rlhf_gym.tasks import Task
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
     from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+    from rlhf_gym.pipeline.probe import HeldOutProbe
     from rlhf_gym.preferences import PreferencePair
     from rlhf_gym.rewards.base import RewardPredictor
 
@@ -49,6 +50,10 @@ class RunOutputs:
     def summary(self, stage: str) -> dict[str, Any]:
         """The JSON summary a finished stage returned."""
         return self.runner.summary(stage)
+
+    def seconds(self, stage: str) -> float:
+        """The wall time a finished stage took."""
+        return self.runner.seconds(stage)
 
     def load(self, stage: str, loader: Callable[[Path], Loaded]) -> Loaded:
         """``loader(stage directory)``, any failure turned into a clear message."""
@@ -114,6 +119,25 @@ class RunOutputs:
         prompts = self.task.prompts("test")
         return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
 
+    def heldout_probe(self) -> HeldOutProbe | None:
+        """A probe of the policy in training on the first ``probe_prompts`` held-out prompts,
+        every ``eval_every`` iterations; None when ``eval_every`` is off. Its reference is its
+        own copy of the starting policy."""
+        from rlhf_gym.pipeline.probe import HeldOutProbe
+        from rlhf_gym.rewards import make_reward_predictor
+
+        c = self.config
+        if not c.eval_every:
+            return None
+        reference, tokenizer = self.starting_policy()
+        return HeldOutProbe(
+            reference.requires_grad_(False), tokenizer,
+            self.task.prompts("test")[: c.probe_prompts],
+            make_reward_predictor(self.task.gold_reward), self.reward_model(), every=c.eval_every,
+            max_new_tokens=c.max_new_tokens, temperature=c.temperature,
+            seed=derived_seed(c.seed, "heldout-probe"),
+        )  # fmt: skip
+
     def agent_policy(self, agent: str) -> PreTrainedModel:
         """The policy ``agent`` trained."""
         from rlhf_gym.models import load_model
@@ -123,3 +147,13 @@ class RunOutputs:
     def curve(self, agent: str) -> list[dict[str, float]]:
         """``agent``'s training curve: points with ``kl``, ``proxy`` and ``gold``."""
         return self.load(agent_stage(agent), lambda p: json.loads((p / "curve.json").read_text()))
+
+    def heldout_curve(self, agent: str) -> list[dict[str, float]]:
+        """``agent``'s held-out probes (``eval_every``): points with ``iteration``, ``kl``,
+        ``proxy`` and ``gold``; empty when probing was off."""
+
+        def read(path: Path) -> list[dict[str, float]]:
+            file = path / "heldout_curve.json"
+            return json.loads(file.read_text()) if file.is_file() else []
+
+        return self.load(agent_stage(agent), read)

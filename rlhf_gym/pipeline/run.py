@@ -95,9 +95,7 @@ class Pipeline:
         evaluate = fingerprint("evaluate")
         # the labels file by content: a file rewritten in place must redo the stages it feeds
         preferences = fingerprint("preferences", human_labels_sha256=self._human_labels_digest())
-        reward = fingerprint(
-            "reward", trunk=self.reward_backbone, trainer=asdict(self._reward_config())
-        )
+        reward = fingerprint("reward", trunk=self.reward_backbone, trainer=self._reward_settings())
         return [
             Stage("sft", self._sft, (), fingerprint("sft")),
             Stage("preferences", self._preferences, ("sft",), preferences),
@@ -107,6 +105,12 @@ class Pipeline:
             Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), evaluate),
             Stage("report", self._report, ("evaluate",), evaluate),
         ]
+
+    def _reward_settings(self) -> dict[str, Any]:
+        """The reward trainer's settings that change its output (not how it shows progress)."""
+        settings = asdict(self._reward_config())
+        del settings["progress_bar"]
+        return settings
 
     def _human_labels_digest(self) -> str | None:
         if self.config.human_labels is None:
@@ -126,6 +130,7 @@ class Pipeline:
             num_train_epochs=self.config.sft_epochs,
             learning_rate=self.config.sft_learning_rate,
             seed=self.config.seed,
+            progress_bar=self.config.progress_bars,
         )
         trainer = SFTTrainer(model, args, demonstrations, tokenizer)
         losses = trainer.train()
@@ -147,6 +152,7 @@ class Pipeline:
         groups = sample_completions(
             policy, tokenizer, prompts, self.config.completions_per_prompt,
             max_new_tokens=self.config.max_new_tokens, seed=self.config.seed,
+            progress_bar=self.config.progress_bars,
         )  # fmt: skip
         comparisons = pair_up(prompts, groups, seed=self.config.seed)
         labeler = SimulatedLabeler(
@@ -276,6 +282,7 @@ class Pipeline:
             center_rewards_coefficient=c.reward_center_coefficient,
             early_stopping_patience=c.reward_early_stopping_patience,
             seed=c.seed if member == 0 else derived_seed(c.seed, f"reward-member-{member}"),
+            progress_bar=c.progress_bars,
         )
 
     def _default_reward_learning_rate(self, full_finetune: bool) -> float:
@@ -303,6 +310,10 @@ class Pipeline:
         self.outputs.tokenizer().save_pretrained(out / "policy")
         check_finite_weights(out / "policy", name)
         (out / "curve.json").write_text(json.dumps(result.curve, indent=2), encoding="utf-8")
+        if result.heldout_curve:
+            (out / "heldout_curve.json").write_text(
+                json.dumps(result.heldout_curve, indent=2), encoding="utf-8"
+            )
         return {**result.summary, "trainable_parameters": trainable_parameter_count(result.policy)}
 
     def _evaluate(self, out: Path) -> dict[str, Any]:

@@ -79,6 +79,10 @@ class StageRunner:
         """The summary a finished stage returned; raises :class:`StageError` if unreadable."""
         return self._marker(name)["summary"]
 
+    def seconds(self, name: str) -> float:
+        """The wall time a finished stage took."""
+        return float(self._marker(name)["seconds"])
+
     def run(self, force: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
         unknown = sorted(set(force) - {s.name for s in self.stages})
         if unknown:

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     )
     from rlhf_gym.rewards.ensemble import EnsemblePredictor
     from rlhf_gym.rewards.gold import KeywordScore, LengthTarget, VaderSentiment
+    from rlhf_gym.rewards.instructions import ArithmeticAnswer, InstructedLength
     from rlhf_gym.rewards.learned import LearnedRewardModel, sentiment_reward_model
     from rlhf_gym.rewards.remote import RemoteRewardError, RemoteRewardPredictor
+    from rlhf_gym.rewards.writing import ConceptCoverage, Readability
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -32,19 +34,27 @@ __getattr__, __dir__ = lazy_exports(
         "KeywordScore": "rlhf_gym.rewards.gold",
         "LengthTarget": "rlhf_gym.rewards.gold",
         "VaderSentiment": "rlhf_gym.rewards.gold",
+        "ArithmeticAnswer": "rlhf_gym.rewards.instructions",
+        "InstructedLength": "rlhf_gym.rewards.instructions",
         "LearnedRewardModel": "rlhf_gym.rewards.learned",
         "sentiment_reward_model": "rlhf_gym.rewards.learned",
         "RemoteRewardError": "rlhf_gym.rewards.remote",
         "RemoteRewardPredictor": "rlhf_gym.rewards.remote",
+        "ConceptCoverage": "rlhf_gym.rewards.writing",
+        "Readability": "rlhf_gym.rewards.writing",
     },
 )
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ArithmeticAnswer",
+    "ConceptCoverage",
     "EnsemblePredictor",
+    "InstructedLength",
     "KeywordScore",
     "LearnedRewardModel",
     "LengthTarget",
+    "Readability",
     "RemoteRewardError",
     "RemoteRewardPredictor",
     "RewardPredictor",

@@ -133,6 +133,13 @@ class KeywordScore:
         return f"KeywordScore({len(self.keywords)} keywords, saturation={self.saturation})"
 
 
+def length_closeness(counts: np.ndarray, targets: np.ndarray | int) -> np.ndarray:
+    """``max(0, 1 - |counts - targets| / targets)`` as float32: 1 exactly on target, falling
+    linearly to 0 at no words or at twice the target."""
+    distance = np.abs(counts - targets) / targets
+    return np.maximum(0.0, 1.0 - distance).astype(np.float32)
+
+
 class LengthTarget:
     """How close the completion's length is to a target: ``max(0, 1 - |n - target| / target)``.
 
@@ -149,8 +156,7 @@ class LengthTarget:
     def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
         _check_lengths(prompts, completions)
         counts = np.array([len(text.split()) for text in completions], dtype=np.float32)
-        distance = np.abs(counts - self.target_words) / self.target_words
-        return np.maximum(0.0, 1.0 - distance).astype(np.float32)
+        return length_closeness(counts, self.target_words)
 
     def __repr__(self) -> str:
         return f"LengthTarget(target_words={self.target_words})"

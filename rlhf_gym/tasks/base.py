@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 SPLITS = ("train", "test")
 
@@ -42,10 +44,19 @@ class Task:
     def env_id(self) -> str:
         return f"rlhf_gym/{self.env_name}-v{self.version}"
 
+    @property
+    def demonstrations_resource(self) -> str:
+        """File under ``rlhf_gym/tasks/data`` with the demonstrations, one JSON record a line."""
+        return self.prompts_resource.replace("_prompts.txt", "_demonstrations.jsonl")
+
+    def split_of(self, index: int) -> str:
+        """The split (``"train"`` or ``"test"``) of the ``index``-th prompt, counted from 0."""
+        return "test" if (index + 1) % self.heldout_every == 0 else "train"
+
     def demonstrations(self) -> list[dict[str, str]]:
         """The task's SFT demonstrations (``{"prompt", "completion"}`` records), shipped next to
         its prompts as ``<prompts file stem>_demonstrations.jsonl``."""
-        name = self.prompts_resource.replace("_prompts.txt", "_demonstrations.jsonl")
+        name = self.demonstrations_resource
         resource = files("rlhf_gym.tasks").joinpath("data", name)
         if not resource.is_file():
             raise FileNotFoundError(
@@ -61,11 +72,20 @@ class Task:
             return list(every)
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {(*SPLITS, 'all')}")
-        held_out = split == "test"
-        return [p for i, p in enumerate(every) if ((i + 1) % self.heldout_every == 0) == held_out]
+        return [p for i, p in enumerate(every) if self.split_of(i) == split]
 
 
 @cache
 def _read_prompts(resource: str) -> tuple[str, ...]:
     text = files("rlhf_gym.tasks").joinpath("data", resource).read_text(encoding="utf-8")
     return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def write_task_data(
+    task: Task, prompts: Sequence[str], demonstrations: Sequence[Mapping[str, str]]
+) -> None:
+    """Write a task's generated prompts and demonstrations to the files the package ships."""
+    data = Path(__file__).parent / "data"
+    (data / task.prompts_resource).write_text("".join(f"{p}\n" for p in prompts), encoding="utf-8")
+    records = "".join(json.dumps(dict(record)) + "\n" for record in demonstrations)
+    (data / task.demonstrations_resource).write_text(records, encoding="utf-8")

@@ -13,7 +13,7 @@ from rlhf_gym.pipeline.run import Pipeline
 
 # a valid value different from the default, for every field that changes some stage
 CHANGED = {
-    "task": None,  # one task ships today
+    "task": "length",
     "model": "small",
     "agent": "token-ppo,dpo",
     "seed": 1,
@@ -56,6 +56,8 @@ CHANGED = {
     "dpo_learning_rate": 1e-5,
     "eval_samples_per_prompt": 3,
     "eval_prompts": 10,
+    "eval_every": 3,
+    "probe_prompts": 8,
 }
 
 

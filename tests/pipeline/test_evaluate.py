@@ -66,9 +66,10 @@ def test_an_unchanged_policy_scores_as_the_reference_and_a_changed_one_moves_awa
     )  # fmt: skip
     assert same == before  # same weights, same sampling stream: identical metrics
     assert before["kl"] == 0.0 and moved["kl"] > 0.0
-    # a best-of-n baseline at each policy's KL (n = 1 for the reference's 0)
+    # a best-of-n baseline at each policy's KL (n = 1 for the reference's 0), and the bench's
+    # anchor at MAX_BEST_OF_N
     ns = {int(name[len("best-of-") :].split()[0]) for name in policies if name.startswith("best")}
-    assert ns == {1, min(n_matching_kl(moved["kl"]), MAX_BEST_OF_N)}
+    assert ns == {1, min(n_matching_kl(moved["kl"]), MAX_BEST_OF_N), MAX_BEST_OF_N}
     assert result["held_out_prompts"] == 10
 
 

@@ -1,0 +1,1 @@
+"""The benchmark: tasks × agents × seeds, and its statistics."""

@@ -1,0 +1,80 @@
+"""One row per (task, agent, seed) from a finished run: what was gained, at what KL and cost.
+
+Gold and proxy are the evaluation stage's held-out figures, beside the reference policy's and
+the anchor's: best-of-16 from the reference, by the same learned reward, on the same held-out
+prompts (KL ≈ 1.83 nats), which the report's normalised score puts at 1. ``gold_at_kl_B`` is
+the best held-out gold the agent's probes (``eval_every``) reached at KL ≤ B, the start
+included. The
+over-optimisation gap is the proxy's gain minus the gold's, each in units of its standard
+deviation over the reference's samples: positive when the reward model promises more than the
+gold delivers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rlhf_gym.pipeline.evaluate import MAX_BEST_OF_N
+from rlhf_gym.pipeline.outputs import RunOutputs
+from rlhf_gym.pipeline.stages import agent_stage
+
+REFERENCE = "before (reference)"
+ANCHOR = f"best-of-{MAX_BEST_OF_N} (reference)"
+
+
+def run_rows(outputs: RunOutputs, kl_budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """The rows of one finished run, one per agent."""
+    c = outputs.config
+    policies = outputs.summary("evaluate")["policies"]
+    reference, anchor = policies[REFERENCE], policies[ANCHOR]
+    rows = []
+    for agent in c.agents:
+        after = policies[f"after ({agent})"]
+        stage = agent_stage(agent)
+        summary, seconds = outputs.summary(stage), outputs.seconds(stage)
+        probes = outputs.heldout_curve(agent)
+        iterations = summary.get("iterations")  # RL agents; DPO trains on pairs, not episodes
+        rows.append({
+            "task": c.task, "agent": agent, "seed": c.seed, "model": c.model,
+            "gold": after["gold"], "proxy": after["proxy"], "kl": after["kl"],
+            "reference_gold": reference["gold"], "reference_proxy": reference["proxy"],
+            "anchor_gold": anchor["gold"],
+            **{f"gold_at_kl_{b:g}": gold_at_kl(probes, b) for b in kl_budgets},
+            "overoptimisation": overoptimisation(after, reference),
+            "wall_seconds": seconds,
+            "episodes_per_second": (
+                iterations * c.batch_size / seconds if iterations is not None else None
+            ),
+            "trainable_parameters": summary["trainable_parameters"],
+        })  # fmt: skip
+    return rows
+
+
+def gold_at_kl(probes: Iterable[dict[str, float]], budget: float) -> float | None:
+    """The best probe gold at KL ≤ ``budget``; None without probes."""
+    within = [p["gold"] for p in probes if p["kl"] <= budget]
+    return max(within) if within else None
+
+
+def overoptimisation(policy: dict[str, float], reference: dict[str, float]) -> float | None:
+    """Proxy gain minus gold gain, each over the reference's sample standard deviation (None
+    where either deviation is 0)."""
+    if not reference["proxy_std"] or not reference["gold_std"]:
+        return None
+    proxy_gain = (policy["proxy"] - reference["proxy"]) / reference["proxy_std"]
+    gold_gain = (policy["gold"] - reference["gold"]) / reference["gold_std"]
+    return proxy_gain - gold_gain
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """``results.jsonl``, rewritten whole (atomically) from every finished run."""
+    partial = path.with_suffix(".jsonl.partial")
+    partial.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    partial.replace(path)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
