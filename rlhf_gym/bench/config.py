@@ -16,6 +16,7 @@ FIXED_PER_RUN = ("task", "seed", "agent", "output_dir", "model")
 """RunConfig settings the grid sets itself; ``run_settings`` may not override them."""
 
 TINY_RUN_SETTINGS: dict[str, Any] = {
+    "max_new_tokens": 24,  # every task's replies fit; SB3 steps once per token
     "sft_epochs": 4,
     "preference_prompts": 48,
     "completions_per_prompt": 4,
@@ -29,7 +30,8 @@ TINY_RUN_SETTINGS: dict[str, Any] = {
     "probe_prompts": 16,
 }
 """The tiny preset's defaults: small enough that five tasks × three agents × three seeds fit in
-30 minutes on two cores (every other setting is RunConfig's default)."""
+30 minutes on two cores (every other setting is RunConfig's default; other models start from
+each task's ``max_new_tokens``)."""
 
 
 def _default_tasks() -> tuple[str, ...]:

@@ -96,12 +96,20 @@ class RunConfig:
         "gets a head trained on its frozen features).",
         "reward",
     )
+    reward_trainable_layers: int | None = setting(
+        None,
+        "Train only the reward trunk's top N layers (and what follows them: a decoder's final "
+        "norm, an encoder's pooler, the head) on its lower layers' outputs, computed once per "
+        "text; overrides reward_full_finetune (measured on minilm-l6: top 2 layers at 4k pairs, "
+        "0.812 held-out accuracy in 403 s on 2 cores).",
+        "reward",
+    )
     reward_epochs: int = setting(20, "Reward-model epochs (at most: early stopping).", "reward")
     reward_learning_rate: float | None = setting(
         None,
         "Reward-model learning rate; default: 3e-3 for a full fine-tune of a preset trunk "
         "(random or SFT weights), 3e-4 for a full fine-tune of a pretrained one (sentiment-rm, "
-        "whose sentiment lexicon a larger step erases), 1e-2 for a lone head.",
+        "whose sentiment lexicon a larger step erases) or its top layers, 1e-2 for a lone head.",
         "reward",
     )
     reward_batch_size: int = setting(32, "Pairs per reward-model step.", "reward")
@@ -124,6 +132,13 @@ class RunConfig:
         "reward",
     )
     # ---------------------------------------------------------------- agents
+    reward_source: str = setting(
+        "learned",
+        "What rewards the agents: learned (the reward model of the run's preferences) or gold "
+        "(the task's gold scorer itself: RL from verifiable rewards, e.g. on arithmetic; the "
+        "evaluation's proxy is then the gold too).",
+        "agent",
+    )
     reward_ensemble_objective: str = setting(
         "mean",
         "How an ensemble rewards the agents: mean, min (worst case) or mean-minus-std "
@@ -239,7 +254,12 @@ class RunConfig:
             "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
             "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
             "threads", "eval_prompts", "reward_ensemble_size", "eval_every", "probe_prompts",
+            "reward_trainable_layers",
         )  # fmt: skip
+        sources = ("learned", "gold")
+        require(
+            "reward_source", self.reward_source, self.reward_source in sources, f"one of {sources}"
+        )
         objective = self.reward_ensemble_objective
         require(
             "reward_ensemble_objective", objective, objective in REDUCTIONS, f"one of {REDUCTIONS}"

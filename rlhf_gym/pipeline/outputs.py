@@ -88,12 +88,16 @@ class RunOutputs:
         return self.load("sft", lambda _: load_tokenizer(source))
 
     def reward_model(self) -> RewardPredictor:
-        """The learned reward the agents optimise: the reward model, or with
-        ``reward_ensemble_size`` > 1 the ensemble under ``reward_ensemble_objective``."""
+        """The reward the agents optimise: the reward model, or with ``reward_ensemble_size`` > 1
+        the ensemble under ``reward_ensemble_objective``; with ``reward_source="gold"`` the
+        task's gold scorer."""
+        from rlhf_gym.rewards import make_reward_predictor
         from rlhf_gym.rewards.ensemble import EnsemblePredictor
         from rlhf_gym.rewards.learned import LearnedRewardModel
 
         c = self.config
+        if c.reward_source == "gold":
+            return make_reward_predictor(self.task.gold_reward)
         members = [
             self.load("reward", lambda p, name=name: LearnedRewardModel.from_pretrained(p / name))
             for name in reward_member_dirs(c.reward_ensemble_size)

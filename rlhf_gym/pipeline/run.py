@@ -274,10 +274,14 @@ class Pipeline:
             c.is_preset and self.reward_backbone == POLICY_TRUNK
         )
         full = preset_trunk if c.reward_full_finetune is None else c.reward_full_finetune
+        top_layers = c.reward_trainable_layers
+        trains_trunk = full or top_layers is not None
         return RewardConfig(
             num_train_epochs=c.reward_epochs,
-            freeze_trunk=not full,
-            learning_rate=c.reward_learning_rate or self._default_reward_learning_rate(full),
+            freeze_trunk=not trains_trunk,
+            trainable_layers=top_layers,
+            learning_rate=c.reward_learning_rate
+            or self._default_reward_learning_rate(trains_trunk, top_layers is not None),
             batch_size=c.reward_batch_size,
             center_rewards_coefficient=c.reward_center_coefficient,
             early_stopping_patience=c.reward_early_stopping_patience,
@@ -285,13 +289,13 @@ class Pipeline:
             progress_bar=c.progress_bars,
         )
 
-    def _default_reward_learning_rate(self, full_finetune: bool) -> float:
+    def _default_reward_learning_rate(self, trains_trunk: bool, top_layers: bool) -> float:
         """A lone head takes large steps; a pretrained trunk small ones, so that fine-tuning on
         the run's pairs (mostly gold ties for a fresh tiny policy) adapts its knowledge instead
         of erasing it (measured: held-out Spearman with gold 0.80 at 3e-4, 0.36 at 3e-3)."""
-        if not full_finetune:
+        if not trains_trunk:
             return 1e-2
-        return 3e-4 if self.reward_backbone == SHIPPED_REWARD_TRUNK else 3e-3
+        return 3e-4 if self.reward_backbone == SHIPPED_REWARD_TRUNK or top_layers else 3e-3
 
     def _reference_samples(self) -> tuple[list[str], list[str]]:
         """The responses of the preference pairs, on which the reward's normalisation is fitted

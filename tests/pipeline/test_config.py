@@ -25,11 +25,13 @@ CHANGED = {
     "completions_per_prompt": 4,
     "reward_ensemble_size": 3,
     "reward_ensemble_objective": "min",
+    "reward_source": "gold",
     "reward_uncertainty_coef": 0.5,
     "label_temperature": 0.2,
     "human_labels": None,  # needs a file: covered by the preferences stage's own tests
     "reward_backbone": "tiny",
     "reward_full_finetune": True,
+    "reward_trainable_layers": 1,
     "reward_epochs": 5,
     "reward_learning_rate": 1e-3,
     "reward_batch_size": 16,

@@ -163,6 +163,15 @@ def test_reward_backbone_choice(tmp_path, backbone, model, frozen, learning_rate
     assert pipeline._reward_config().learning_rate == learning_rate
 
 
+def test_reward_top_layers_train_a_pretrained_trunk_in_small_steps(tmp_path):
+    config = RunConfig(
+        output_dir=str(tmp_path), model="tiny", reward_backbone="minilm-l6",
+        reward_trainable_layers=2,
+    )  # fmt: skip
+    reward = Pipeline(config, log=lambda _: None)._reward_config()
+    assert (reward.freeze_trunk, reward.trainable_layers, reward.learning_rate) == (False, 2, 3e-4)
+
+
 def test_reward_model_is_held_out_by_whole_prompts_and_compared_with_its_bound(finished_run):
     from rlhf_gym.preferences.io import read_jsonl
 
@@ -247,3 +256,20 @@ def test_a_single_reward_model_reports_no_ensemble(finished_run):
     assert "ensemble" not in metrics["reward_model"]
     assert all("disagreement" not in p for p in metrics["policies"].values())
     assert not (out / "reward" / "model-1").exists()
+
+
+def test_direct_gold_mode_rewards_the_agents_with_the_tasks_gold_scorer(tmp_path):
+    """reward_source=gold (RL from verifiable rewards): what the agent optimised and what the
+    evaluation calls proxy are the gold itself."""
+    settings = {**FAST, "task": "arithmetic", "iterations": 2, "reward_source": "gold"}
+    Pipeline(RunConfig(output_dir=str(tmp_path), **settings), log=lambda _: None).run()
+    curve = json.loads((tmp_path / "agent-token-ppo" / "curve.json").read_text())
+    assert all(point["proxy"] == pytest.approx(point["gold"]) for point in curve)
+    policies = json.loads((tmp_path / "report" / "metrics.json").read_text())["policies"]
+    for policy in policies.values():
+        assert policy["proxy"] == pytest.approx(policy["gold"])
+
+
+def test_an_unknown_reward_source_is_refused():
+    with pytest.raises(ValueError, match="reward_source must be one of"):
+        RunConfig(reward_source="oracle")
