@@ -1,4 +1,5 @@
-"""RL-agent plug-ins for rlhf-gym: an SB3 language-model policy with KL control, and TokenPPO.
+"""RL-agent plug-ins for rlhf-gym: an SB3 language-model policy with KL control, TokenPPO, and
+the critic-free GRPO, RLOO and REINFORCE.
 
 Names are imported on first use, so ``import agents`` stays cheap and a missing optional
 dependency (``sb3-contrib``) only matters to the agent that needs it.
@@ -14,6 +15,12 @@ _EXPORTS = {
     "KLPenaltyCallback": "agents.sb3.kl_callback",
     "TokenPPO": "agents.token_ppo.trainer",
     "TokenPPOConfig": "agents.token_ppo.config",
+    "GRPO": "agents.critic_free.trainer",
+    "GRPOConfig": "agents.critic_free.config",
+    "RLOO": "agents.critic_free.trainer",
+    "RLOOConfig": "agents.critic_free.config",
+    "Reinforce": "agents.critic_free.trainer",
+    "ReinforceConfig": "agents.critic_free.config",
     "FixedKLController": "agents.kl",
     "AdaptiveKLController": "agents.kl",
 }

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 from machine import load_average, write_result  # benchmarks/machine.py
+from trainer_bench import RESULTS, TRL_PYTHON, fresh_process, prompt_ids, trl_missing, trl_version
 
-RESULTS = Path(__file__).parent / "results"
-TRL_PYTHON = Path(__file__).parents[1] / "build" / "trl-venv" / "bin" / "python"  # make bench-trl
 BATCH, PROMPT_TOKENS, RESPONSE_TOKENS, EPOCHS, KL_COEF, LR = 16, 8, 24, 4, 0.05, 1e-5
 IMPLS = ("tokenppo", "tokenppo-separate-value", "sb3", "trl", "trl-nogc")
 
@@ -55,19 +52,7 @@ def build(preset: str) -> tuple[Any, Any, Any, list[list[int]]]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(PRESET_SEED + 1)
         reward_model = LlamaForSequenceClassification(config).eval()
-    return policy, tokenizer, reward_model, prompt_ids(tokenizer)
-
-
-def prompt_ids(tokenizer: Any) -> list[list[int]]:
-    """Task prompts cut to exactly 8 tokens that survive a decode/encode round trip."""
-    from rlhf_gym.tasks import get_task
-
-    chosen = []
-    for text in get_task("sentiment").prompts("all"):
-        ids = tokenizer(text)["input_ids"][:PROMPT_TOKENS]
-        if len(ids) == PROMPT_TOKENS and tokenizer(tokenizer.decode(ids))["input_ids"] == ids:
-            chosen.append(ids)
-    return chosen
+    return policy, tokenizer, reward_model, prompt_ids(tokenizer, PROMPT_TOKENS)
 
 
 class RewardModelPredictor:
@@ -205,20 +190,15 @@ def worker(impl: str, preset: str, iterations: int, threads: int) -> dict[str, f
 def measure(impl: str, preset: str, args: argparse.Namespace) -> dict[str, Any] | str:
     """One fresh process per measurement; returns its figures or why it failed."""
     python = args.trl_python if impl.startswith("trl") else sys.executable
-    command = [python, __file__, "--worker", impl, "--presets", preset]
+    command = [__file__, "--worker", impl, "--presets", preset]
     command += ["--iterations", str(args.iterations[preset]), "--threads", str(args.threads)]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}"
-    return json.loads(lines[-1])
+    return fresh_process(python, command)
 
 
 def available(impl: str, args: argparse.Namespace) -> str | None:
     """Why ``impl`` cannot run here, or None."""
-    if impl.startswith("trl") and not Path(args.trl_python).exists():
-        return f"missing: no TRL venv at {args.trl_python} (make bench-trl builds it)"
+    if impl.startswith("trl"):
+        return trl_missing(args.trl_python)
     if impl == "sb3":
         try:
             from agents.sb3 import CausalLMPolicy  # noqa: F401
@@ -262,7 +242,7 @@ def save(
     """One preset's figures and settings, in <output dir>/ppo_throughput_<preset>.json."""
     result = {"preset": preset, "settings": settings(args), "results": figures}
     path = args.output_dir / f"ppo_throughput_{preset}.json"
-    write_result(path, result, load_before=load_before, trl=trl_version(args))
+    write_result(path, result, load_before=load_before, trl=trl_version(args.trl_python))
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -271,16 +251,6 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "num_ppo_epochs": EPOCHS, "minibatches": 1, "dtype": "float32", "device": "cpu",
         "iterations_per_run": args.iterations, "runs": args.runs, "threads": args.threads,
     }  # fmt: skip
-
-
-def trl_version(args: argparse.Namespace) -> str | None:
-    if not Path(args.trl_python).exists():
-        return None
-    trl = subprocess.run(
-        [args.trl_python, "-c", "import trl; print(trl.__version__)"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
-    return trl or None
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

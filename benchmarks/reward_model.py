@@ -19,7 +19,7 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +197,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
+        "--epochs", type=int, help="at most this many epochs (default: each backbone's own)"
+    )
+    parser.add_argument(
         "--shipped", action="store_true", help="also score the shipped sentiment-rm (T = 0.1)"
     )
     parser.add_argument(
@@ -250,7 +253,11 @@ def main() -> None:
     data = Data(args.source)
     rows, speeds = [], {}
     for key, n, temperature in plan(args):
-        row = run_one(data, BACKBONES[key], n, temperature, args.heldout_pairs)
+        backbone = BACKBONES[key]
+        if args.epochs:
+            backbone = replace(backbone, num_train_epochs=args.epochs)
+        row = run_one(data, backbone, n, temperature, args.heldout_pairs)
+        row["num_train_epochs"] = backbone.num_train_epochs
         trainer = row.pop("_trainer")
         if row["backbone"] not in speeds:
             speeds[row["backbone"]] = throughput(trainer, data)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import csv
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 class MetricLogger:
@@ -39,3 +43,33 @@ class MetricLogger:
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
+
+
+def check_finite_losses(metrics: dict[str, float], iteration: int, agent: str) -> None:
+    """Stop at the first diverged update rather than train on NaN for the rest of the budget:
+    raise ``FloatingPointError`` if ``loss`` or any ``loss/...`` metric is not finite."""
+    bad = {
+        k: v
+        for k, v in metrics.items()
+        if (k == "loss" or k.startswith("loss/")) and not math.isfinite(v)
+    }
+    if bad:
+        raise FloatingPointError(
+            f"{agent} diverged at iteration {iteration}: {bad}; lower learning_rate or the KL "
+            "coefficient"
+        )
+
+
+def text_metrics(
+    prompts: list[str],
+    completions: list[str],
+    gold: Callable[[list[str], list[str]], Any] | None,
+    monitors: Mapping[str, Callable[[list[str], list[str]], Any]],
+) -> dict[str, float]:
+    """Batch means of scorers of a rollout's texts: ``objective/gold_scores`` from ``gold``
+    (when given) and ``objective/<name>`` for each monitor."""
+    scorers = {**({"gold_scores": gold} if gold is not None else {}), **monitors}
+    return {
+        f"objective/{name}": float(np.asarray(fn(prompts, completions), dtype=np.float64).mean())
+        for name, fn in scorers.items()
+    }

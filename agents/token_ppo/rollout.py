@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from transformers import PreTrainedModel
 
 from agents.lm import position_ids_from_mask, token_logprobs
-from agents.token_ppo.value import ActorCritic, run_trunk
+from agents.token_ppo.value import ActorCritic, response_hidden, run_trunk
 from rlhf_gym.envs import TextGenerationVectorEnv
 
 
@@ -82,15 +84,54 @@ def prompt_batch(observation: dict[str, np.ndarray]) -> tuple[torch.Tensor, torc
     return ids[:, first:], mask[:, first:]
 
 
+def response_logits(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    prompt_length: int,
+) -> torch.Tensor:
+    """Raw logits (B, R, V) that predict each response token of ``input_ids`` (B, P + R), in
+    one forward pass with the rollout's positions (see ``response_hidden``)."""
+    hidden = response_hidden(model.base_model, input_ids, attention_mask, prompt_length)
+    return model.get_output_embeddings()(hidden)
+
+
+def response_logprobs(model: PreTrainedModel, rollout: Rollout, sampler: Sampler) -> torch.Tensor:
+    """Log-probs (B, R) of the rollout's response tokens under ``model`` and ``sampler``'s
+    distribution (temperature, banned EOS); positions past a response's end are not masked."""
+    raw = response_logits(model, rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
+    return sampler.logprobs(raw, rollout.responses)
+
+
+def merge_env_kwargs(given: dict[str, Any], tokenizer: Any, **settings: Any) -> dict[str, Any]:
+    """The env's keyword arguments: ``given`` with the agent's tokenizer and every setting that
+    is not None (e.g. ``max_new_tokens``); one given in both with different values is an error."""
+    kwargs = {**given, "tokenizer": tokenizer}
+    for name, value in settings.items():
+        if value is not None:
+            if name in given and given[name] != value:
+                raise ValueError(
+                    f"{name} is {given[name]!r} in env_kwargs but {value!r} in the config"
+                )
+            kwargs[name] = value
+    return kwargs
+
+
 @torch.no_grad()
 def generate(
-    actor: ActorCritic,
+    actor: ActorCritic | PreTrainedModel,
     env: TextGenerationVectorEnv,
     observation: dict[str, np.ndarray],
     sampler: Sampler,
 ) -> Rollout:
-    """Sample one response per env slot token by token, stepping ``env`` with each token."""
+    """Sample one response per env slot token by token, stepping ``env`` with each token.
+
+    ``actor`` is TokenPPO's actor-critic (its shared value head's values are read on the way)
+    or a plain causal LM (the critic-free agents; ``Rollout.values`` is then None).
+    """
     start = time.perf_counter()
+    if not isinstance(actor, ActorCritic):
+        actor = ActorCritic.policy_only(actor)
     device = next(actor.parameters()).device
     prompt_ids, prompt_mask = (t.to(device) for t in prompt_batch(observation))
     batch, budget = prompt_ids.shape[0], env.max_new_tokens

@@ -8,8 +8,6 @@ sequences for several epochs of reshuffled minibatches.
 from __future__ import annotations
 
 import copy
-import math
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +23,7 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from agents.kl import make_kl_controller
+from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
 from agents.token_ppo.config import TokenPPOConfig
 from agents.token_ppo.losses import (
     entropy_from_logprobs,
@@ -35,9 +34,9 @@ from agents.token_ppo.losses import (
     policy_loss,
     value_loss,
 )
-from agents.token_ppo.metrics_log import MetricLogger
-from agents.token_ppo.rollout import Rollout, Sampler, generate
-from agents.token_ppo.value import ActorCritic, response_hidden
+from agents.token_ppo.metrics_log import MetricLogger, check_finite_losses, text_metrics
+from agents.token_ppo.rollout import Rollout, Sampler, generate, merge_env_kwargs, response_logprobs
+from agents.token_ppo.value import ActorCritic
 from rlhf_gym.envs import TextGenerationVectorEnv
 from rlhf_gym.models import freeze_lower_layers
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
@@ -92,7 +91,7 @@ class TokenPPO:
     ) -> None:
         self.config = config or TokenPPOConfig()
         self.tokenizer = tokenizer
-        _seed_everything(self.config.seed)
+        seed_everything(self.config.seed)
         self.env_kwargs = self._env_kwargs(env_kwargs or {})
         self.env = TextGenerationVectorEnv(
             num_envs=self.config.batch_size,
@@ -163,7 +162,7 @@ class TokenPPO:
         metrics = self._rollout_metrics(batch, beta)
         start = time.perf_counter()
         metrics.update(self.update(batch))
-        _check_finite_losses(metrics, self.iteration + 1)
+        check_finite_losses(metrics, self.iteration + 1, "TokenPPO")
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         self.kl_controller.update(metrics["objective/kl"], self.config.batch_size)
@@ -203,11 +202,7 @@ class TokenPPO:
 
     def response_token_logprobs(self, model: PreTrainedModel, rollout: Rollout) -> torch.Tensor:
         """Log-probs (B, R) of the rollout's response tokens under ``model``, one forward pass."""
-        hidden = response_hidden(
-            model.base_model, rollout.input_ids, rollout.attention_mask, rollout.prompt_length
-        )
-        raw = model.get_output_embeddings()(hidden)
-        return self.sampler.logprobs(raw, rollout.responses)
+        return response_logprobs(model, rollout, self.sampler)
 
     # ------------------------------------------------------------------ PPO update
     def update(self, batch: Batch) -> dict[str, float]:
@@ -276,12 +271,7 @@ class TokenPPO:
             "val/num_eos_tokens": float(rollout.eos.sum()),
             "val/response_length": float(mask.sum(1).mean()),
         }
-        if self.gold is not None:
-            gold = np.asarray(self.gold(rollout.prompts, rollout.completions), dtype=np.float64)
-            metrics["objective/gold_scores"] = float(gold.mean())
-        for name, monitor in self.monitors.items():
-            values = np.asarray(monitor(rollout.prompts, rollout.completions), dtype=np.float64)
-            metrics[f"objective/{name}"] = float(values.mean())
+        metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
         return metrics
 
     def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:
@@ -320,7 +310,7 @@ class TokenPPO:
         kwargs = {**self.env_kwargs, "prompts": list(prompts), "reward_predictor": predictor}
         scores: dict[str, list[np.ndarray]] = defaultdict(list)
         kls = []
-        saved = _rng_state()
+        saved = rng_state()
         torch.manual_seed(derived_seed(seed, "evaluation-sampling"))
         try:
             for first in range(0, len(prompts), size):
@@ -336,7 +326,7 @@ class TokenPPO:
                 for name, other in others.items():
                     scores[f"score/{name}"].append(other(rollout.prompts, rollout.completions))
         finally:
-            _set_rng_state(saved)
+            set_rng_state(saved)
         means = {name: float(np.mean(np.concatenate(parts))) for name, parts in scores.items()}
         return {**means, "kl": float(torch.cat(kls).mean())}
 
@@ -363,7 +353,7 @@ class TokenPPO:
             "episodes": self.episodes,
             "env_seeded": self._env_seeded,
             "env_rng": [rng.bit_generator.state for rng in self.env.get_attr("np_random")],
-            "rng": _rng_state(),
+            "rng": rng_state(),
         }
         torch.save(state, path)
 
@@ -375,8 +365,8 @@ class TokenPPO:
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.iteration, self.episodes = state["iteration"], state["episodes"]
         self._env_seeded = state["env_seeded"]
-        self.env.set_attr("np_random", [_generator(rng) for rng in state["env_rng"]])
-        _set_rng_state(state["rng"])
+        self.env.set_attr("np_random", [generator_from_state(rng) for rng in state["env_rng"]])
+        set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------ helpers
     def _lr_factor(self, iteration: int) -> float:
@@ -385,25 +375,10 @@ class TokenPPO:
         return 1.0 - iteration / self.config.num_iterations
 
     def _env_kwargs(self, given: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {**given, "tokenizer": self.tokenizer}
-        for name in ("max_new_tokens", "missing_eos_penalty"):
-            value = getattr(self.config, name)
-            if value is not None:
-                if name in given and given[name] != value:
-                    raise ValueError(
-                        f"{name} is {given[name]!r} in env_kwargs but {value!r} in the config"
-                    )
-                kwargs[name] = value
-        return kwargs
-
-
-def _check_finite_losses(metrics: dict[str, float], iteration: int) -> None:
-    """Stop at the first diverged update rather than train on NaN for the rest of the budget."""
-    bad = {k: v for k, v in metrics.items() if k.startswith("loss/") and not math.isfinite(v)}
-    if bad:
-        raise FloatingPointError(
-            f"TokenPPO diverged at iteration {iteration}: {bad}; lower learning_rate or kl_coef"
-        )
+        return merge_env_kwargs(
+            given, self.tokenizer, max_new_tokens=self.config.max_new_tokens,
+            missing_eos_penalty=self.config.missing_eos_penalty,
+        )  # fmt: skip
 
 
 def _summarise(stats: dict[str, list[float]], accumulation: int) -> dict[str, float]:
@@ -417,37 +392,3 @@ def _summarise(stats: dict[str, list[float]], accumulation: int) -> dict[str, fl
     ratios = stats["val/ratio"]
     summary["val/ratio_var"] = float(np.var(ratios, ddof=1)) if len(ratios) > 1 else 0.0
     return summary
-
-
-def _seed_everything(seed: int) -> None:
-    # each global generator on its own stream: torch's and numpy's legacy generators are both
-    # MT19937, and seeded with the same integer they would produce the same numbers
-    random.seed(derived_seed(seed, "python-global"))
-    np.random.seed(derived_seed(seed, "numpy-global"))
-    torch.manual_seed(derived_seed(seed, "torch-global"))
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _generator(bit_generator_state: dict[str, Any]) -> np.random.Generator:
-    """A numpy generator that continues exactly from a saved ``bit_generator.state``."""
-    generator = np.random.Generator(np.random.PCG64())
-    generator.bit_generator.state = bit_generator_state
-    return generator

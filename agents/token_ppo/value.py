@@ -65,17 +65,27 @@ def response_hidden(
 
 
 class ActorCritic(nn.Module):
-    """Policy LM plus value function; ``value_model`` is ``"head"`` or ``"separate"``."""
+    """Policy LM plus value function; ``value_model`` is ``"head"``, ``"separate"`` or None
+    (no critic: :meth:`policy_only`)."""
 
-    def __init__(self, policy: PreTrainedModel, value_model: str = "head") -> None:
+    def __init__(self, policy: PreTrainedModel, value_model: str | None = "head") -> None:
         super().__init__()
         self.policy = policy
         self.shared = value_model == "head"
         # A separate critic starts from the policy's trunk (a copy: it trains on its own).
-        self.value_trunk = None if self.shared else copy.deepcopy(policy.base_model)
-        self.value_head = ValueHead(policy.config.get_text_config().hidden_size).to(
-            next(policy.parameters()).device
-        )
+        separate = value_model == "separate"
+        self.value_trunk = copy.deepcopy(policy.base_model) if separate else None
+        self.value_head = None
+        if value_model is not None:
+            self.value_head = ValueHead(policy.config.get_text_config().hidden_size).to(
+                next(policy.parameters()).device
+            )
+
+    @classmethod
+    def policy_only(cls, policy: PreTrainedModel) -> ActorCritic:
+        """A view of ``policy`` with no critic (``value_model=None``): what the critic-free
+        agents generate with. It shares the policy's parameters."""
+        return cls(policy, value_model=None)
 
     @property
     def trunk(self) -> nn.Module:

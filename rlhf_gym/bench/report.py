@@ -38,10 +38,12 @@ def write_bench_report(config: BenchConfig, rows: Rows) -> Path:
     out = Path(config.output_dir)
     scored, excluded = scored_tasks(config, rows)
     estimates, improvements = aggregates(config, rows, scored)
+    per_task = task_estimates(config, rows, scored)
     summary = {
         "tasks_aggregated": scored,
         "tasks_excluded": excluded,
         "estimates": {a: {m: i.as_dict() for m, i in e.items()} for a, e in estimates.items()},
+        "per_task_iqm": {t: {a: i.as_dict() for a, i in e.items()} for t, e in per_task.items()},
         "probability_of_improvement": {
             f"{x} > {y}": i.as_dict() for (x, y), i in improvements.items()
         },
@@ -61,7 +63,7 @@ def write_bench_report(config: BenchConfig, rows: Rows) -> Path:
         "",
         *leaderboard(estimates, scored, excluded),
         *improvement_table(improvements),
-        *task_tables(config, rows),
+        *task_tables(config, rows, per_task),
         *(f"![{name}]({name})" for name in figures),
     ]
     path = out / "report.md"
@@ -125,6 +127,21 @@ def aggregates(
     return estimates, improvements
 
 
+def task_estimates(
+    config: BenchConfig, rows: Rows, tasks: list[str]
+) -> dict[str, dict[str, Interval]]:
+    """Per aggregated task, each agent's IQM over seeds with its bootstrap interval."""
+    return {
+        task: {
+            agent: aggregate(
+                {agent: score_matrix(config, rows, agent, [task])}, reps=config.bootstrap_reps
+            )[agent]["iqm"]
+            for agent in config.agents
+        }
+        for task in tasks
+    }
+
+
 def _interval(interval: Interval) -> str:
     return f"{interval.point:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
 
@@ -169,12 +186,14 @@ def _mean_sd(values: list[Any]) -> str:
     return f"{np.mean(numbers):.3g} ± {np.std(numbers, ddof=1):.2g}"
 
 
-def task_tables(config: BenchConfig, rows: Rows) -> list[str]:
-    """Per task, per agent: mean ± sd over seeds of each metric."""
+def task_tables(
+    config: BenchConfig, rows: Rows, per_task: dict[str, dict[str, Interval]]
+) -> list[str]:
+    """Per task, per agent: the normalised IQM [95% CI] over seeds, then mean ± sd over seeds
+    of each metric."""
     budgets = [f"gold_at_kl_{b:g}" for b in config.kl_budgets]
-    columns = ["normalised", *METRICS, *budgets, "episodes_per_second", "trainable_parameters"]
-    gains = anchor_gains(config, rows)
-    lines = ["## Per task (mean ± sd over seeds)", ""]
+    columns = [*METRICS, *budgets, "episodes_per_second", "trainable_parameters"]
+    lines = ["## Per task (IQM [95% CI] and mean ± sd over seeds)", ""]
     for task in config.tasks:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
@@ -184,14 +203,12 @@ def task_tables(config: BenchConfig, rows: Rows) -> list[str]:
         )
         anchor = _mean_sd([r["anchor_gold"] for r in task_rows if r["agent"] == config.agents[0]])
         lines += [f"### {task}", "", f"Reference gold {reference}; {ANCHOR} gold {anchor}.", ""]
-        lines += ["| agent | " + " | ".join(columns) + " |", "| --- " * (len(columns) + 1) + "|"]
+        header = ["agent", "normalised IQM [95% CI]", *columns]
+        lines += ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
         for agent in config.agents:
-            mine = [
-                {**r, "normalised": (r["gold"] - r["reference_gold"]) / gains[task]}
-                if gains[task] > 0 else r
-                for r in task_rows if r["agent"] == agent
-            ]  # fmt: skip
-            cells = [_mean_sd([r.get(c) for r in mine]) for c in columns]
+            mine = [r for r in task_rows if r["agent"] == agent]
+            iqm = _interval(per_task[task][agent]) if task in per_task else "–"
+            cells = [iqm, *(_mean_sd([r.get(c) for r in mine]) for c in columns)]
             lines.append(f"| {agent} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

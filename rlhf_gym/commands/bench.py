@@ -18,7 +18,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "with a leaderboard and confidence intervals",
     )
     parser.add_argument("--config", help="JSON file of bench settings; flags override it")
-    parser.add_argument("--tasks", type=_names, help="comma-separated (default: every task)")
+    parser.add_argument(
+        "--tasks",
+        type=_names,
+        help="comma-separated (default: every task; tiny: length, readable, sentiment)",
+    )
     parser.add_argument(
         "--agents", type=_names, help="comma-separated (default: token-ppo,dpo,sb3-ppo)"
     )

@@ -32,6 +32,9 @@ AGENTS = Registry(
     ENTRY_POINT_GROUP,
     {
         "token-ppo": "rlhf_gym.pipeline.builtin_agents:TokenPPOAgent",
+        "grpo": "rlhf_gym.pipeline.builtin_agents:grpo",
+        "rloo": "rlhf_gym.pipeline.builtin_agents:rloo",
+        "reinforce": "rlhf_gym.pipeline.builtin_agents:reinforce",
         "sb3-ppo": "rlhf_gym.pipeline.builtin_agents:sb3_ppo",
         "sb3-a2c": "rlhf_gym.pipeline.builtin_agents:sb3_a2c",
         "sb3-trpo": "rlhf_gym.pipeline.builtin_agents:sb3_trpo",

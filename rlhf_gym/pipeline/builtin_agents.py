@@ -1,4 +1,5 @@
-"""The built-in agents: TokenPPO, stable-baselines3's PPO / A2C / TRPO, and DPO.
+"""The built-in agents: TokenPPO, GRPO / RLOO / REINFORCE, stable-baselines3's PPO / A2C /
+TRPO, and DPO.
 
 Each imports its library only when it trains, so listing or checking agents stays cheap.
 """
@@ -15,6 +16,7 @@ from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.seeding import derived_seed
 
 if TYPE_CHECKING:
+    from agents.critic_free.config import CriticFreeConfig
     from agents.token_ppo.config import TokenPPOConfig
     from rlhf_gym.pipeline.outputs import RunOutputs
     from rlhf_gym.pipeline.probe import HeldOutProbe
@@ -65,36 +67,117 @@ class TokenPPOAgent:
             c.resolved_freeze_layers(policy.config.num_hidden_layers),
             workdir / "token_ppo",
         )
-        reward = outputs.reward_model()
-        env_kwargs = {
-            "task": outputs.task.name,
-            "reward_predictor": reward,
-            "max_new_tokens": c.max_new_tokens,
+        return _train_native(TokenPPO, config, outputs, policy, tokenizer)
+
+
+def _train_native(
+    trainer_class: type, config: Any, outputs: RunOutputs, policy: Any, tokenizer: Any
+) -> AgentResult:
+    """Train a native agent (TokenPPO, GRPO, RLOO, REINFORCE: the same constructor and
+    ``objective/*`` metrics) on the task's env rewarded by the learned model, with the gold
+    scorer logged, a reward ensemble's disagreement monitored and the held-out probe called
+    after each iteration."""
+    c = outputs.config
+    reward = outputs.reward_model()
+    env_kwargs = {
+        "task": outputs.task.name,
+        "reward_predictor": reward,
+        "max_new_tokens": c.max_new_tokens,
+    }
+    # a reward ensemble's disagreement on each batch: does the policy leave its consensus?
+    monitors = {"disagreement": reward.disagreement} if hasattr(reward, "disagreement") else {}
+    probe = outputs.heldout_probe()
+    callbacks = []
+    if probe is not None:
+        probe.probe(policy, 0)
+        callbacks.append(lambda trainer, _: probe.maybe(trainer.policy, trainer.iteration))
+    trainer = trainer_class(
+        policy, tokenizer, config, env_kwargs, gold_predictor=outputs.task.gold_reward,
+        monitors=monitors, callbacks=callbacks,
+    )  # fmt: skip
+    history = trainer.train()
+    curve = [
+        {
+            "iteration": i + 1,
+            "kl": m["objective/kl"],
+            "proxy": m["objective/scores"],
+            "gold": m["objective/gold_scores"],
+            **({"disagreement": m["objective/disagreement"]} if monitors else {}),
         }
-        # a reward ensemble's disagreement on each batch: does the policy leave its consensus?
-        monitors = {"disagreement": reward.disagreement} if hasattr(reward, "disagreement") else {}
-        probe = outputs.heldout_probe()
-        callbacks = []
-        if probe is not None:
-            probe.probe(policy, 0)
-            callbacks.append(lambda trainer, _: probe.maybe(trainer.policy, trainer.iteration))
-        trainer = TokenPPO(
-            policy, tokenizer, config, env_kwargs, gold_predictor=outputs.task.gold_reward,
-            monitors=monitors, callbacks=callbacks,
-        )  # fmt: skip
-        history = trainer.train()
-        curve = [
-            {
-                "iteration": i + 1,
-                "kl": m["objective/kl"],
-                "proxy": m["objective/scores"],
-                "gold": m["objective/gold_scores"],
-                **({"disagreement": m["objective/disagreement"]} if monitors else {}),
-            }
-            for i, m in enumerate(history)
-        ]
-        summary = {"iterations": len(history), "episodes_per_second": history[-1]["eps"]}
-        return AgentResult(trainer.policy, curve, summary, probe.points if probe else [])
+        for i, m in enumerate(history)
+    ]
+    summary = {"iterations": len(history), "episodes_per_second": history[-1]["eps"]}
+    return AgentResult(trainer.policy, curve, summary, probe.points if probe else [])
+
+
+def critic_free_config(
+    algorithm: str, c: RunConfig, learning_rate: float, freeze_layers: int, output_dir: str | Path
+) -> CriticFreeConfig:
+    """The config of ``algorithm`` (grpo, rloo, reinforce) from the run's settings: ``batch_size``
+    episodes per iteration are ``batch_size / num_generations`` prompts, k completions each."""
+    from agents.critic_free.config import GRPOConfig, ReinforceConfig, RLOOConfig
+
+    k = c.num_generations
+    if c.batch_size % k:
+        raise ValueError(
+            f"batch_size={c.batch_size} must be divisible by num_generations={k}: {algorithm} "
+            f"draws batch_size / num_generations prompts and completes each {k} times"
+        )
+    config_class = {"grpo": GRPOConfig, "rloo": RLOOConfig, "reinforce": ReinforceConfig}
+    return config_class[algorithm](
+        total_episodes=c.iterations * c.batch_size,
+        batch_size=c.batch_size // k,
+        num_generations=k,
+        learning_rate=learning_rate,
+        beta=c.kl_coef,
+        freeze_layers=freeze_layers,
+        temperature=c.temperature,
+        missing_eos_penalty=c.missing_eos_penalty,
+        seed=derived_seed(c.seed, "agent"),
+        output_dir=str(output_dir),
+        progress_bar=c.progress_bars,
+    )
+
+
+class CriticFreeAgent:
+    """GRPO, RLOO or REINFORCE (``agents.critic_free``): k completions per prompt in one
+    batched rollout, no value model."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        """``"grpo"``, ``"rloo"`` or ``"reinforce"``."""
+
+    def check(self, config: RunConfig) -> None:
+        critic_free_config(
+            self.algorithm, config, STAND_IN_LEARNING_RATE, config.freeze_layers or 0, "."
+        )
+
+    def train(self, outputs: RunOutputs, workdir: Path) -> AgentResult:
+        from agents.critic_free.trainer import GRPO, RLOO, Reinforce
+
+        c = outputs.config
+        policy, tokenizer = outputs.starting_policy()
+        config = critic_free_config(
+            self.algorithm,
+            c,
+            c.resolved_learning_rate(policy.num_parameters()),
+            c.resolved_freeze_layers(policy.config.num_hidden_layers),
+            workdir / self.algorithm,
+        )
+        trainer_class = {"grpo": GRPO, "rloo": RLOO, "reinforce": Reinforce}[self.algorithm]
+        return _train_native(trainer_class, config, outputs, policy, tokenizer)
+
+
+def grpo() -> CriticFreeAgent:
+    return CriticFreeAgent("grpo")
+
+
+def rloo() -> CriticFreeAgent:
+    return CriticFreeAgent("rloo")
+
+
+def reinforce() -> CriticFreeAgent:
+    return CriticFreeAgent("reinforce")
 
 
 def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOConfig:
@@ -197,6 +280,7 @@ class SB3Agent:
             "reward_predictor": outputs.reward_model(),
             "max_new_tokens": c.max_new_tokens,
             "missing_eos_penalty": c.missing_eos_penalty,
+            "render_mode": None,  # make_vec_env would ask for rgb_array, which a text env lacks
         }
         seed = derived_seed(c.seed, "agent")
         env = make_vec_env(

@@ -29,6 +29,12 @@ def setting(default: Any, help: str, stage: str | None) -> Any:
     return field(default=default, metadata={"help": help, "stage": stage})
 
 
+def setting_defaults() -> dict[str, Any]:
+    """Every RunConfig setting's default: a stage finished before a setting existed counts as
+    made with it."""
+    return {f.name: f.default for f in fields(RunConfig)}
+
+
 @dataclass
 class RunConfig:
     """The whole RLHF loop: SFT, preferences, reward model, agents, evaluation, report."""
@@ -42,7 +48,8 @@ class RunConfig:
     )
     agent: str = setting(
         "token-ppo",
-        "An agent (built-ins: token-ppo, sb3-ppo, sb3-a2c, sb3-trpo, dpo; plug-ins from the "
+        "An agent (built-ins: token-ppo, grpo, rloo, reinforce, sb3-ppo, sb3-a2c, sb3-trpo, "
+        "dpo; plug-ins from the "
         "rlhf_gym.agents entry-point group), or several separated by commas (e.g. "
         "token-ppo,dpo) to compare them in one report.",
         "evaluate",
@@ -151,7 +158,18 @@ class RunConfig:
     iterations: int = setting(
         30, "PPO / A2C / TRPO iterations (one batch of episodes each).", "agent"
     )
-    batch_size: int = setting(16, "Episodes per agent iteration (DPO: pairs per step).", "agent")
+    batch_size: int = setting(
+        16,
+        "Episodes per agent iteration (grpo / rloo / reinforce: prompts x num_generations; "
+        "DPO: pairs per step).",
+        "agent",
+    )
+    num_generations: int = setting(
+        4,
+        "Completions per prompt of the critic-free agents (grpo, rloo, reinforce), generated in "
+        "the same batch; batch_size must be divisible by it.",
+        "agent",
+    )
     learning_rate: float | None = setting(
         None,
         "RL agents' learning rate; default: 1e-3 for models under 5M parameters, else 2e-4.",
@@ -166,8 +184,8 @@ class RunConfig:
     )
     temperature: float = setting(
         1.0,
-        "Sampling temperature of the agents and of the evaluation (token-ppo only; the SB3 "
-        "agents sample at 1).",
+        "Sampling temperature of the agents and of the evaluation (token-ppo and the "
+        "critic-free agents; the SB3 agents sample at 1).",
         "agent",
     )
     missing_eos_penalty: float = setting(
@@ -254,7 +272,7 @@ class RunConfig:
             "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
             "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
             "threads", "eval_prompts", "reward_ensemble_size", "eval_every", "probe_prompts",
-            "reward_trainable_layers",
+            "reward_trainable_layers", "num_generations",
         )  # fmt: skip
         sources = ("learned", "gold")
         require(

@@ -20,7 +20,7 @@ import torch
 from rlhf_gym.models import PRESETS, layer_count, load_model, load_tokenizer
 from rlhf_gym.models.freezing import trainable_parameter_count
 from rlhf_gym.pipeline.agents import make_agent
-from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.config import RunConfig, setting_defaults
 from rlhf_gym.pipeline.evaluate import evaluate_run
 from rlhf_gym.pipeline.outputs import RunOutputs, reward_member_dirs
 from rlhf_gym.pipeline.report import write_run_report
@@ -45,7 +45,9 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.task: Task = get_task(self.config.task)
-        self.runner = StageRunner(self.config.output_dir, self._stages(), log=self.log)
+        self.runner = StageRunner(
+            self.config.output_dir, self._stages(), log=self.log, defaults=setting_defaults()
+        )
         self.outputs = RunOutputs(self.config, self.task, self.runner)
 
     def run(self, force: tuple[str, ...] = ()) -> Path:

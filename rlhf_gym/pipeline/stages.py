@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +61,11 @@ class StageRunner:
     """Runs stages in order into ``output_dir``, skipping finished ones."""
 
     def __init__(
-        self, output_dir: str | Path, stages: Sequence[Stage], log: Callable[[str], None] = print
+        self,
+        output_dir: str | Path,
+        stages: Sequence[Stage],
+        log: Callable[[str], None] = print,
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         names = [stage.name for stage in stages]
         for stage in stages:
@@ -71,6 +75,9 @@ class StageRunner:
         self.output_dir = Path(output_dir)
         self.stages = list(stages)
         self.log = log
+        self.defaults = json.loads(json.dumps(dict(defaults or {})))
+        """Settings a (JSON object) fingerprint may lack: a stage finished before a setting
+        existed counts as made with that setting's default."""
 
     def path(self, name: str) -> Path:
         return self.output_dir / name
@@ -126,7 +133,7 @@ class StageRunner:
             return False
         marker = self._marker(stage.name)
         recorded = marker.get("fingerprint")
-        if recorded != stage.fingerprint:
+        if not _same_settings(recorded, stage.fingerprint, self.defaults):
             raise StageError(
                 f"stage {stage.name!r} in {self.path(stage.name)} was made with other settings "
                 f"({recorded!r}, now {stage.fingerprint!r}); rerun with --force {stage.name} "
@@ -173,6 +180,23 @@ class StageRunner:
         (staging / DONE_FILE).write_text(json.dumps(marker, indent=2), encoding="utf-8")
         staging.rename(self.path(stage.name))
         self.log(f"{header}: finished in {seconds:.1f} s")
+
+
+def _same_settings(recorded: Any, current: str, defaults: Mapping[str, Any]) -> bool:
+    """Whether a recorded fingerprint matches the current one: equal, or JSON objects that
+    differ only by settings added since, each at its default."""
+    if recorded == current:
+        return True
+    try:
+        old, new = json.loads(recorded), json.loads(current)
+    except (TypeError, ValueError):
+        return False
+    if not (isinstance(old, dict) and isinstance(new, dict)) or not set(old) <= set(new):
+        return False
+    added = set(new) - set(old)
+    return all(old[k] == new[k] for k in old) and all(
+        k in defaults and new[k] == defaults[k] for k in added
+    )
 
 
 def _manifest(directory: Path) -> dict[str, dict[str, Any]]:

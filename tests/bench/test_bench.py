@@ -47,6 +47,8 @@ def test_the_grid_writes_one_row_per_task_agent_and_seed(finished_bench):
         assert (row["episodes_per_second"] is None) == (row["agent"] == "dpo")
     text = report.read_text()
     assert "## Leaderboard" in text and "### sentiment" in text and "### length" in text
+    summary = json.loads((out / "aggregate.json").read_text())
+    assert set(summary["per_task_iqm"]) == set(summary["tasks_aggregated"])
     assert (out / "frontier.png").is_file() and (out / "aggregate.json").is_file()
 
 
@@ -173,3 +175,12 @@ def test_overoptimisation_is_proxy_gain_minus_gold_gain_in_reference_deviations(
     policy = {"proxy": 3.0, "gold": 0.2}
     assert overoptimisation(policy, reference) == pytest.approx(1.5 - 0.5)
     assert overoptimisation(policy, {**reference, "gold_std": 0.0}) is None
+
+
+def test_the_tiny_preset_defaults_to_the_tasks_it_can_learn():
+    from rlhf_gym.bench.config import TINY_TASKS
+    from rlhf_gym.tasks import registered_tasks
+
+    assert BenchConfig().tasks == TINY_TASKS
+    assert BenchConfig(model="small").tasks == tuple(sorted(registered_tasks()))
+    assert BenchConfig(tasks=("arithmetic",)).tasks == ("arithmetic",)

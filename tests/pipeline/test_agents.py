@@ -20,7 +20,7 @@ from rlhf_gym.pipeline.agents import (
 )
 from rlhf_gym.pipeline.config import RunConfig
 
-BUILTINS = ["dpo", "sb3-a2c", "sb3-ppo", "sb3-trpo", "token-ppo"]
+BUILTINS = ["dpo", "grpo", "reinforce", "rloo", "sb3-a2c", "sb3-ppo", "sb3-trpo", "token-ppo"]
 TINY = [
     "--model", "tiny", "--sft-epochs", "1", "--preference-prompts", "4",
     "--completions-per-prompt", "2", "--reward-epochs", "1", "--iterations", "1",
@@ -71,6 +71,8 @@ def test_an_unknown_agent_lists_the_known_ones():
         ("token-ppo", {"batch_size": 6, "num_mini_batches": 4}, "divisible by num_mini_batches"),
         ("sb3-ppo", {"temperature": 0.7}, "the SB3 agents sample at 1"),
         ("sb3-trpo", {"batch_size": 1, "max_new_tokens": 1, "num_mini_batches": 1}, "fewer than 2"),
+        ("grpo", {"batch_size": 6, "num_generations": 4}, "divisible by num_generations=4"),
+        ("rloo", {"num_generations": 1, "batch_size": 4}, "num_generations must be >= 2"),
     ],
 )
 def test_each_agent_checks_its_own_settings(agent, settings, message):

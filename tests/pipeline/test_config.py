@@ -40,6 +40,7 @@ CHANGED = {
     "reward_heldout_fraction": 0.2,
     "iterations": 10,
     "batch_size": 8,
+    "num_generations": 2,
     "learning_rate": 1e-4,
     "kl_coef": 0.1,
     "freeze_layers": 1,
@@ -157,6 +158,7 @@ def test_rewritten_human_labels_change_the_preferences_fingerprint(tmp_path):
         ({"iterations": True}, "iterations must be int, got True"),
         ({"learning_rate": "fast"}, "learning_rate must be float or null"),
         ({"threads": -1}, "threads must be positive"),
+        ({"num_generations": 0}, "num_generations must be positive, got 0"),
     ],
 )
 def test_wrong_types_from_a_config_file_get_a_one_line_error(tmp_path, settings, message):

@@ -90,6 +90,26 @@ def test_changed_settings_are_refused(tmp_path):
     assert marker["fingerprint"] == "v1"  # nothing was lost
 
 
+def test_a_setting_added_since_a_stage_finished_counts_at_its_default(tmp_path):
+    """A run finished before a setting existed resumes, unless the setting is now set otherwise."""
+    old = json.dumps({"lr": 0.1})
+    StageRunner(tmp_path, make_stages([], fingerprint=old), log=lambda _: None).run()
+    defaults = {"lr": 0.5, "probes": None}
+    calls = []
+    at_default = json.dumps({"lr": 0.1, "probes": None})
+    runner = StageRunner(
+        tmp_path, make_stages(calls, fingerprint=at_default), lambda _: None, defaults
+    )
+    runner.run()
+    assert calls == []  # nothing redone
+    changed = json.dumps({"lr": 0.1, "probes": 4})
+    with pytest.raises(StageError, match="was made with other settings"):
+        StageRunner(tmp_path, make_stages([], fingerprint=changed), lambda _: None, defaults).run()
+    unknown = json.dumps({"lr": 0.1, "other": 1})  # added, but not a known setting
+    with pytest.raises(StageError, match="was made with other settings"):
+        StageRunner(tmp_path, make_stages([], fingerprint=unknown), lambda _: None, defaults).run()
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="unknown stage"):
         StageRunner(tmp_path, make_stages([]), log=lambda _: None).run(force=["zzz"])

@@ -1,0 +1,185 @@
+"""Configs of the critic-free agents (GRPO, RLOO, REINFORCE): TRL's field names, help text on
+each field, validation in ``__post_init__``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
+
+REPORT_TO = ("csv", "tensorboard")
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+@dataclass
+class CriticFreeConfig:
+    """Settings every critic-free agent shares. ``batch_size`` prompts per step, each sampled
+    ``num_generations`` times: ``batch_size * num_generations`` episodes per step."""
+
+    # ----------------------------------------------------------------- rollouts
+    total_episodes: int = field(
+        default=1024, metadata={"help": "Episodes (completions) to train on in all."}
+    )
+    batch_size: int = field(
+        default=4,
+        metadata={"help": "Prompts per step; each is completed num_generations times."},
+    )
+    num_generations: int = field(
+        default=4,
+        metadata={"help": "Completions per prompt (k), drawn in the same batched rollout."},
+    )
+    temperature: float = field(
+        default=1.0,
+        metadata={"help": "Sampling temperature; it divides the logits of policy and reference."},
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Response budget; None takes the env's max_new_tokens."}
+    )
+    missing_eos_penalty: float | None = field(
+        default=None,
+        metadata={
+            "help": "Subtracted by the env from the score of a completion without EOS; None "
+            "keeps the env's own setting (default 0)."
+        },
+    )
+    # ----------------------------------------------------------------- KL and optimisation
+    beta: float = field(default=0.05, metadata={"help": "KL coefficient (to the reference)."})
+    epsilon: float = field(
+        default=0.2, metadata={"help": "Clip range of the probability ratio (1 +- epsilon)."}
+    )
+    num_iterations: int = field(
+        default=1,
+        metadata={
+            "help": "Optimisation passes over each batch (TRL's mu); 1 is on-policy, where the "
+            "ratio is 1 and the loss's gradient is the plain policy gradient."
+        },
+    )
+    num_mini_batches: int = field(
+        default=1, metadata={"help": "Optimizer steps per pass (reshuffled, whole groups)."}
+    )
+    learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
+    adam_epsilon: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
+    anneal_lr: bool = field(
+        default=True, metadata={"help": "Anneal the learning rate linearly to 0."}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
+    freeze_layers: int = field(
+        default=0,
+        metadata={"help": "Freeze the input embeddings and the lowest N decoder layers."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of torch, numpy, prompts and the env."})
+    # ----------------------------------------------------------------- output
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where logs, checkpoints and the final model go; None writes nothing."},
+    )
+    report_to: tuple[str, ...] = field(
+        default=REPORT_TO, metadata={"help": "Log sinks among 'csv' and 'tensorboard'."}
+    )
+    save_steps: int = field(
+        default=0, metadata={"help": "Checkpoint every N steps (0: only at the end)."}
+    )
+    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
+
+    min_generations = 2
+    """Fewest completions per prompt the algorithm's baseline needs."""
+
+    def __post_init__(self) -> None:
+        require_positive(
+            self, "total_episodes", "batch_size", "num_generations", "temperature",
+            "num_iterations", "num_mini_batches", "learning_rate", "adam_epsilon",
+            "max_grad_norm", "max_new_tokens",
+        )  # fmt: skip
+        require_non_negative(
+            self, "beta", "epsilon", "freeze_layers", "save_steps", "missing_eos_penalty"
+        )
+        k = self.num_generations
+        require("num_generations", k, k >= self.min_generations, f">= {self.min_generations}")
+        require(
+            "batch_size", self.batch_size, self.batch_size % self.num_mini_batches == 0,
+            f"divisible by num_mini_batches ({self.num_mini_batches}): minibatches hold "
+            "whole groups",
+        )  # fmt: skip
+        require(
+            "total_episodes", self.total_episodes, self.total_episodes >= self.episodes_per_step,
+            f">= batch_size * num_generations ({self.episodes_per_step})",
+        )  # fmt: skip
+        self.report_to = tuple(self.report_to)
+        bad = [sink for sink in self.report_to if sink not in REPORT_TO]
+        require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
+
+    @property
+    def episodes_per_step(self) -> int:
+        """Completions per step: ``batch_size * num_generations`` (the vector env's size)."""
+        return self.batch_size * self.num_generations
+
+    @property
+    def total_steps(self) -> int:
+        """Rollout-and-update steps: ``total_episodes // episodes_per_step``."""
+        return self.total_episodes // self.episodes_per_step
+
+
+@dataclass
+class GRPOConfig(CriticFreeConfig):
+    """GRPO (Shao et al. 2024): group-normalised advantages, clipped ratio, KL as a loss term
+    (k3 estimator)."""
+
+    beta: float = field(
+        default=0.04, metadata={"help": "Weight of the per-token k3 KL term in the loss."}
+    )
+    scale_rewards: str | bool = field(
+        default="group",
+        metadata={
+            "help": "Divide the advantages by the std of the rewards of their 'group', of the "
+            "'batch', or not at all ('none', Dr. GRPO); True means 'group', False 'none'."
+        },
+    )
+    loss_type: str = field(
+        default="grpo",
+        metadata={
+            "help": "'grpo': mean over each completion's tokens, then over completions; "
+            "'dapo': mean over all tokens of the batch; 'dr_grpo': sum over tokens divided by "
+            "completions * max_new_tokens (both free of GRPO's length bias)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scale_rewards, bool):
+            self.scale_rewards = "group" if self.scale_rewards else "none"
+        require(
+            "scale_rewards", self.scale_rewards, self.scale_rewards in SCALE_REWARDS,
+            f"one of {SCALE_REWARDS} or a bool",
+        )  # fmt: skip
+        require("loss_type", self.loss_type, self.loss_type in LOSS_TYPES, f"one of {LOSS_TYPES}")
+        super().__post_init__()
+
+
+@dataclass
+class RLOOConfig(CriticFreeConfig):
+    """RLOO (Ahmadian et al. 2024): leave-one-out baseline over the k completions of a prompt,
+    KL in the reward (k1 estimator), REINFORCE loss on the sequence log-prob."""
+
+
+@dataclass
+class ReinforceConfig(CriticFreeConfig):
+    """REINFORCE with a moving-average baseline of the mean (KL-penalised) reward; KL in the
+    reward as RLOO. Any ``num_generations`` works, 1 included."""
+
+    num_generations: int = field(
+        default=1,
+        metadata={"help": "Completions per prompt (k); the baseline does not need groups."},
+    )
+    baseline_decay: float = field(
+        default=0.9,
+        metadata={
+            "help": "Decay of the baseline's moving average: b <- decay * b + (1 - decay) * "
+            "mean reward of the batch (it starts at the first batch's mean)."
+        },
+    )
+
+    min_generations = 1
+
+    def __post_init__(self) -> None:
+        require_in(self, "baseline_decay", 0.0, 1.0, high_open=True)
+        super().__post_init__()

@@ -1,0 +1,423 @@
+"""GRPO, RLOO and REINFORCE: critic-free policy gradients on TokenPPO's rollout machinery.
+
+Each step: draw ``batch_size`` prompts, repeat each ``num_generations`` times, generate all the
+completions in one batched rollout against the vector env (TokenPPO's ``generate``), compute the
+reference's log-probs, per-completion advantages (the algorithm's baseline), then
+``num_iterations`` passes of minibatch updates on the algorithm's loss. The subclasses differ
+only in ``advantages`` (where the KL goes, which baseline) and ``loss``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from agents.critic_free.config import CriticFreeConfig, GRPOConfig, ReinforceConfig, RLOOConfig
+from agents.critic_free.losses import (
+    group_advantages,
+    grouped,
+    grpo_loss,
+    kl_penalised_scores,
+    leave_one_out_baseline,
+    moving_average,
+    sequence_loss,
+)
+from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
+from agents.token_ppo.losses import entropy_from_logprobs, masked_mean
+from agents.token_ppo.metrics_log import MetricLogger, check_finite_losses, text_metrics
+from agents.token_ppo.rollout import (
+    Rollout,
+    Sampler,
+    generate,
+    merge_env_kwargs,
+    response_logits,
+    response_logprobs,
+)
+from rlhf_gym.envs import TextGenerationVectorEnv
+from rlhf_gym.models import freeze_lower_layers
+from rlhf_gym.rewards import RewardSpec, make_reward_predictor
+from rlhf_gym.seeding import derived_seed
+
+_STAT_NAMES = {
+    "kl": "kl",
+    "ratio": "policy/ratio_mean",
+    "clip_low": "clip_ratio/low_mean",
+    "clip_high": "clip_ratio/high_mean",
+    "clip_region": "clip_ratio/region_mean",
+}
+"""Loss statistics -> logged names (TRL's GRPO names where it has them)."""
+
+
+@dataclass
+class Batch:
+    """A rollout with what the update needs."""
+
+    rollout: Rollout
+    ref_logprobs: torch.Tensor  # (B, R) reference log-probs, 0 outside the mask
+    kl: torch.Tensor  # (B,) k1 KL of each completion, summed over its tokens
+    rewards: torch.Tensor  # (B,) what the advantages were computed from
+    advantages: torch.Tensor  # (B,)
+
+
+class CriticFreeTrainer:
+    """The loop shared by :class:`GRPO`, :class:`RLOO` and :class:`Reinforce`.
+
+    Args:
+        model: the causal LM to start from. It is copied: the copy is trained, another frozen
+            copy is the reference, and ``model`` itself is never modified.
+        tokenizer: its tokenizer (never modified); the env uses it too.
+        config: the algorithm's config (default: its defaults).
+        env_kwargs: keyword arguments of :class:`rlhf_gym.TextGenerationVectorEnv` (``task``,
+            ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...).
+        gold_predictor: an optional second scorer logged as ``objective/gold_scores``.
+        monitors: more functions of ``(prompts, completions)`` logged as ``objective/<name>``.
+        callbacks: functions called as ``callback(trainer, metrics)`` after each step (its
+            metrics logged, before any checkpoint), e.g. a held-out probe of the policy.
+    """
+
+    name = "critic-free"
+    config_class: type[CriticFreeConfig] = CriticFreeConfig
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        config: CriticFreeConfig | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        gold_predictor: RewardSpec | None = None,
+        monitors: Mapping[str, Callable[[list[str], list[str]], Any]] | None = None,
+        callbacks: Sequence[Callable[[CriticFreeTrainer, dict[str, float]], None]] = (),
+    ) -> None:
+        self.config = config or self.config_class()
+        self.tokenizer = tokenizer
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.env_kwargs = merge_env_kwargs(
+            env_kwargs or {}, tokenizer, max_new_tokens=cfg.max_new_tokens,
+            missing_eos_penalty=cfg.missing_eos_penalty,
+        )  # fmt: skip
+        self.env = TextGenerationVectorEnv(
+            num_envs=cfg.episodes_per_step, autoreset_mode=AutoresetMode.DISABLED, **self.env_kwargs
+        )
+        self.prompts: list[str] = self.env.get_attr("prompts")[0]
+        self.prompt_rng = np.random.default_rng(derived_seed(cfg.seed, "prompt-order"))
+        self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
+        self.monitors = dict(monitors or {})
+        self.callbacks = list(callbacks)
+        self.policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
+        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        freeze_lower_layers(self.policy, cfg.freeze_layers)
+        self.sampler = Sampler(cfg.temperature)
+        trainable = [p for p in self.policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(
+            trainable, lr=cfg.learning_rate, eps=cfg.adam_epsilon, fused=True
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.iteration = 0
+        self.episodes = 0
+        self._env_seeded = False
+        self.logger: MetricLogger | None = None
+
+    # ------------------------------------------------------------------ the algorithm
+    def advantages(
+        self, scores: torch.Tensor, penalised: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the env's scores (B,) and the KL-penalised ones ``score - beta * KL`` (B,): the
+        rewards (B,) the algorithm uses, and their advantages (B,)."""
+        raise NotImplementedError
+
+    def loss(
+        self, logprobs: torch.Tensor, batch: Batch, index: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The minibatch ``index``'s loss from its current log-probs (b, L) and mask (b, L)."""
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, Any]:
+        """Algorithm state to checkpoint besides the weights (REINFORCE's baseline)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    # ------------------------------------------------------------------ training loop
+    def train(self, resume_from: str | Path | None = None) -> list[dict[str, float]]:
+        """Run the remaining steps; returns each step's metrics."""
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        out = self.config.output_dir
+        self.logger = MetricLogger(out, self.config.report_to) if out is not None else None
+        history = []
+        start, first_episode = time.perf_counter(), self.episodes
+        bar = tqdm(
+            total=self.config.total_steps, initial=self.iteration,
+            disable=not self.config.progress_bar, desc=self.name,
+        )  # fmt: skip
+        while self.iteration < self.config.total_steps:
+            metrics = self.step()
+            metrics["eps"] = (self.episodes - first_episode) / (time.perf_counter() - start)
+            history.append(metrics)
+            self._after_iteration(metrics, bar)
+        bar.close()
+        if out is not None:
+            self.save_checkpoint(Path(out) / "checkpoint.pt")
+            self.save_pretrained(Path(out) / "final")
+            self.logger.close()
+        return history
+
+    def step(self) -> dict[str, float]:
+        """One step: a rollout of k completions per prompt, advantages, the update."""
+        rollout = self.rollout()
+        batch = self.make_batch(rollout)
+        metrics = self._rollout_metrics(batch)
+        start = time.perf_counter()
+        metrics.update(self.update(batch))
+        check_finite_losses(metrics, self.iteration + 1, self.name)
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        self.iteration += 1
+        self.episodes += self.config.episodes_per_step
+        metrics.update({
+            "episode": self.episodes,
+            "time/rollout": rollout.seconds,
+            "time/update": time.perf_counter() - start,
+        })  # fmt: skip
+        return metrics
+
+    def draw_prompts(self) -> list[str]:
+        """``batch_size`` prompts drawn uniformly (with replacement), each repeated
+        ``num_generations`` times in a row: ``[p0, p0, ..., p1, p1, ...]``."""
+        chosen = self.prompt_rng.integers(len(self.prompts), size=self.config.batch_size)
+        return [self.prompts[i] for i in chosen for _ in range(self.config.num_generations)]
+
+    def rollout(self) -> Rollout:
+        """All the step's completions in one batched rollout against the vector env."""
+        seed = None if self._env_seeded else derived_seed(self.config.seed, "env")
+        observation, _ = self.env.reset(seed=seed, options={"prompts": self.draw_prompts()})
+        self._env_seeded = True
+        return generate(self.policy, self.env, observation, self.sampler)
+
+    @torch.no_grad()
+    def make_batch(self, rollout: Rollout) -> Batch:
+        """Reference log-probs, each completion's KL, rewards and advantages."""
+        mask = rollout.response_mask
+        ref_logprobs = response_logprobs(self.ref_model, rollout, self.sampler) * mask
+        penalised, kl = kl_penalised_scores(
+            rollout.scores, rollout.logprobs, ref_logprobs, mask, self.config.beta
+        )  # (B,), (B,)
+        rewards, advantages = self.advantages(rollout.scores, penalised)
+        return Batch(rollout, ref_logprobs, kl, rewards, advantages)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """``num_iterations`` passes of ``num_mini_batches`` steps over whole, shuffled groups."""
+        cfg = self.config
+        k, groups = cfg.num_generations, cfg.batch_size
+        size = cfg.episodes_per_step // cfg.num_mini_batches
+        stats: dict[str, list[float]] = defaultdict(list)
+        for _ in range(cfg.num_iterations):
+            order = torch.randperm(groups)
+            rows = (order[:, None] * k + torch.arange(k)).reshape(-1)  # (B,) groups kept whole
+            for index in rows.split(size):
+                for name, value in self._minibatch_step(batch, index).items():
+                    stats[name].append(value)
+        return {name: float(np.mean(values)) for name, values in stats.items()}
+
+    def _minibatch_step(self, batch: Batch, index: torch.Tensor) -> dict[str, float]:
+        rollout = batch.rollout
+        length = int(rollout.response_mask[index].sum(1).max())  # nothing to learn after it
+        end = rollout.prompt_length + length
+        mask = rollout.response_mask[index, :length]  # (b, L)
+        raw = response_logits(
+            self.policy, rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
+            rollout.prompt_length,
+        )  # fmt: skip
+        logp_all = torch.log_softmax(self.sampler.logits(raw), -1)  # (b, L, V)
+        tokens = rollout.responses[index, :length, None]
+        logprobs = logp_all.gather(-1, tokens).squeeze(-1)  # (b, L)
+        loss, loss_stats = self.loss(logprobs, batch, index, mask)
+        loss.backward()
+        trainable = [p for g in self.optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(trainable, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            entropy = masked_mean(entropy_from_logprobs(logp_all), mask)
+        named = {_STAT_NAMES[name]: value for name, value in loss_stats.items()}
+        values = torch.stack([loss.detach(), entropy, *named.values()]).tolist()  # one copy out
+        return dict(zip(["loss", "entropy", *named], values, strict=True))
+
+    # ------------------------------------------------------------------ metrics
+    def _rollout_metrics(self, batch: Batch) -> dict[str, float]:
+        rollout, cfg = batch.rollout, self.config
+        mask = rollout.response_mask
+        lengths = mask.sum(1)  # (B,)
+        scores = rollout.scores
+        group_std = grouped(scores, cfg.num_generations).std(1) if cfg.num_generations > 1 else None
+        metrics = {
+            "reward": float(scores.mean()),
+            "reward_std": float(group_std.mean() if group_std is not None else scores.std()),
+            "completions/mean_length": float(lengths.mean()),
+            "completions/min_length": float(lengths.min()),
+            "completions/max_length": float(lengths.max()),
+            "completions/clipped_ratio": float(1.0 - rollout.eos.mean()),
+            "objective/kl": float(batch.kl.mean()),
+            "objective/scores": float(scores.mean()),
+            "objective/non_score_reward": float(-cfg.beta * batch.kl.mean()),
+            "objective/rlhf_reward": float((scores - cfg.beta * batch.kl).mean()),
+            "objective/entropy": float((-rollout.logprobs * mask).sum(1).mean()),
+            "beta": cfg.beta,
+        }
+        if group_std is not None:
+            metrics["frac_reward_zero_std"] = float((group_std < 1e-6).float().mean())
+        metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
+        return metrics
+
+    def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:
+        if self.logger is not None:
+            self.logger.log(metrics, self.iteration)
+        for callback in self.callbacks:
+            callback(self, metrics)
+        every = self.config.save_steps
+        if self.config.output_dir is not None and every and self.iteration % every == 0:
+            self.save_checkpoint(Path(self.config.output_dir) / "checkpoint.pt")
+        bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['objective/kl']:.2f}")
+        bar.update(1)
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, directory: str | Path) -> None:
+        """The trained policy in HF format (``from_pretrained`` loads it) and its tokenizer."""
+        self.policy.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Everything needed to continue exactly: weights, optimizer, scheduler, counters, the
+        prompt generator, every sub-env's generator and the global RNGs."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "iteration": self.iteration,
+            "episodes": self.episodes,
+            "prompt_rng": self.prompt_rng.bit_generator.state,
+            "env_seeded": self._env_seeded,
+            "env_rng": [rng.bit_generator.state for rng in self.env.get_attr("np_random")],
+            "rng": rng_state(),
+            "extra": self.extra_state(),
+        }
+        torch.save(state, path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.iteration, self.episodes = state["iteration"], state["episodes"]
+        self.prompt_rng = generator_from_state(state["prompt_rng"])
+        self._env_seeded = state["env_seeded"]
+        self.env.set_attr("np_random", [generator_from_state(rng) for rng in state["env_rng"]])
+        set_rng_state(state["rng"])
+        self.load_extra_state(state["extra"])
+
+    def _lr_factor(self, iteration: int) -> float:
+        if not self.config.anneal_lr:
+            return 1.0
+        return 1.0 - iteration / self.config.total_steps
+
+
+class GRPO(CriticFreeTrainer):
+    """Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath): advantages are the
+    rewards normalised within each prompt's group of ``num_generations`` completions; the loss
+    is PPO's clipped surrogate per token plus ``beta`` times the k3 KL to the reference.
+
+    ``loss_type="dapo"`` or ``"dr_grpo"`` removes GRPO's length bias; ``scale_rewards="none"``
+    is Dr. GRPO's unscaled advantage. See :class:`CriticFreeTrainer` for the arguments."""
+
+    name = "GRPO"
+    config_class = GRPOConfig
+    config: GRPOConfig
+
+    def advantages(
+        self, scores: torch.Tensor, penalised: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config  # the KL is in the loss, not the reward
+        return scores, group_advantages(scores, cfg.num_generations, cfg.scale_rewards)
+
+    def loss(
+        self, logprobs: torch.Tensor, batch: Batch, index: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        length, cfg = mask.shape[1], self.config
+        return grpo_loss(
+            logprobs, batch.rollout.logprobs[index, :length], batch.ref_logprobs[index, :length],
+            batch.advantages[index], mask, cfg.epsilon, cfg.beta, cfg.loss_type,
+            self.env.max_new_tokens,
+        )  # fmt: skip
+
+
+class _SequenceLevel(CriticFreeTrainer):
+    """KL in the reward, REINFORCE loss on the sequence log-prob (clipped sequence ratio)."""
+
+    def loss(
+        self, logprobs: torch.Tensor, batch: Batch, index: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        length = mask.shape[1]
+        old = batch.rollout.logprobs[index, :length]
+        return sequence_loss(logprobs, old, batch.advantages[index], mask, self.config.epsilon)
+
+
+class RLOO(_SequenceLevel):
+    """REINFORCE Leave-One-Out (Ahmadian et al. 2024): each completion's baseline is the mean
+    KL-penalised reward of the other ``num_generations - 1`` completions of its prompt. See
+    :class:`CriticFreeTrainer` for the arguments."""
+
+    name = "RLOO"
+    config_class = RLOOConfig
+
+    def advantages(
+        self, scores: torch.Tensor, penalised: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        baseline = leave_one_out_baseline(penalised, self.config.num_generations)
+        return penalised, penalised - baseline
+
+
+class Reinforce(_SequenceLevel):
+    """REINFORCE (Williams 1992) with a moving-average baseline of the mean KL-penalised
+    reward (``baseline_decay``); the first batch is its own baseline. See
+    :class:`CriticFreeTrainer` for the arguments."""
+
+    name = "REINFORCE"
+    config_class = ReinforceConfig
+    config: ReinforceConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.baseline: float | None = None
+
+    def advantages(
+        self, scores: torch.Tensor, penalised: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = float(penalised.mean())
+        baseline = mean if self.baseline is None else self.baseline  # from earlier batches only
+        self.baseline = moving_average(self.baseline, mean, self.config.baseline_decay)
+        return penalised, penalised - baseline
+
+    def _rollout_metrics(self, batch: Batch) -> dict[str, float]:
+        return {**super()._rollout_metrics(batch), "baseline": float(self.baseline)}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"baseline": self.baseline}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.baseline = state["baseline"]

@@ -1,0 +1,390 @@
+"""Training throughput of our GRPO (``agents.GRPO``) against TRL's ``GRPOTrainer`` (trl 1.12.0).
+
+Same settings for both: the preset's config-built model (``rlhf_gym.models``; TRL gets it saved
+with ``save_pretrained`` to a temporary directory, which it loads twice, policy and reference,
+and the same tokenizer), 8 prompts of exactly 8 tokens x k = 4 completions per step (32
+episodes; TRL ``per_device_train_batch_size=32``, ``num_generations=4``), completions of exactly
+24 tokens (ours: EOS banned from the sampler, as TokenPPO's ``ignore_eos``; TRL:
+``generation_kwargs={"min_new_tokens": 24}``), one optimisation pass of one optimizer step per
+batch (``num_iterations=1``), beta 0.04 (a reference model runs), a reward that costs nothing
+(the completion's length in characters / 100), fp32, CPU (the GPU is hidden), ``--threads``
+torch threads. TRL runs in its own venv (``--trl-python``; ``make bench-trl`` builds it).
+
+Each measurement is a fresh process, ``--runs`` per trainer, interleaved. A step's time runs from
+the end of the previous step (or the start of training) to the end of this one: ours from the
+trainer's ``callbacks``, TRL's from a ``TrainerCallback.on_step_end``. The first ``--warmup``
+steps are dropped; episodes/s is 32 over the median of the other steps' times, and the figures
+are medians over runs.
+
+``gen_share`` is the median share of a step spent generating. Ours: the rollout's own clock
+(``time/rollout``: generation, env stepping and scoring). TRL: in its process the policy class's
+``generate`` is wrapped to add up its wall time, so it is HF ``generate`` alone, without TRL's
+tokenising, decoding and reward call around it.
+
+FLOPs per step (``trainer_bench.ModelShape``, 2 per multiply-add) count the passes each trainer
+runs, per completion x 32: generation (the prompt, then one pass per sampled token with a KV
+cache), the reference's forward, the update's forward and backward (3 forwards). Ours feeds
+P + R - 1 = 31 tokens to those passes and computes R = 24 logits; TRL feeds P + R = 32 and
+computes R + 1 (``logits_to_keep + 1``). TRL's third forward, the "old" log-probs, runs only
+when generation and optimizer steps are misaligned; the worker reads that from TRL's settings
+(not here). The ratio of the two counts is the speed-up equal arithmetic would give.
+
+Run: ``make bench-trl`` once, then ``python benchmarks/grpo_throughput.py`` (writes
+benchmarks/results/grpo_throughput_<preset>.json per preset and prints a Markdown table);
+``--quick`` is a smoke run (tiny, 2 steps, 1 run; results to a temporary directory unless
+``--output-dir`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from machine import load_average, write_result  # benchmarks/machine.py
+from trainer_bench import (
+    RESULTS,
+    TRL_PYTHON,
+    ModelShape,
+    fresh_process,
+    prompt_ids,
+    trl_missing,
+    trl_version,
+)
+
+PROMPTS, K, PROMPT_TOKENS, RESPONSE_TOKENS, BETA, LR = 8, 4, 8, 24, 0.04, 1e-5
+EPISODES = PROMPTS * K  # completions per step
+IMPLS = ("grpo", "trl")
+TARGETS = {"tiny": 2.0, "small": 1.5}  # ours / TRL episodes/s we aim at
+
+
+# ---------------------------------------------------------------------- shared setup
+def build(preset: str) -> tuple[Any, Any, list[str]]:
+    """Policy, tokenizer and 8-token prompt texts, identical in every process."""
+    from rlhf_gym.models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(preset)
+    policy = load_model(preset, tokenizer)
+    prompts = [tokenizer.decode(ids) for ids in prompt_ids(tokenizer, PROMPT_TOKENS)]
+    return policy, tokenizer, prompts
+
+
+def length_reward(completions: list[str]) -> list[float]:
+    """The reward both trainers use: the completion's length in characters / 100."""
+    return [len(text) / 100 for text in completions]
+
+
+class StepClock:
+    """Each step's wall time (from the end of the previous step) and its time generating."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.steps: list[dict[str, float]] = []
+        self.lengths: set[int] = set()  # completion lengths in tokens seen
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+
+    def tick(self, generating: float) -> None:
+        now = time.perf_counter()
+        self.steps.append({"seconds": now - self.last, "generating": generating})
+        self.last = now
+
+    def figures(self, flops: dict[str, float]) -> dict[str, Any]:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        lengths = [min(self.lengths), max(self.lengths)]
+        return {
+            "steps": self.steps,
+            "completion_tokens": lengths,
+            "flops": flops,
+            "peak_rss_mb": peak,
+        }
+
+
+def step_flops(shape: ModelShape, fed: int, logits: int, no_grad_forwards: int) -> dict[str, float]:
+    """FLOPs of one step of 32 completions: generation, the no-grad forwards (the reference,
+    and TRL's old log-probs where it runs them) and the update (forward + backward)."""
+    forward = shape.forward_flops(fed, 0, logits)
+    per_completion = {
+        "generation": shape.generation_flops(PROMPT_TOKENS, RESPONSE_TOKENS),
+        "no_grad_forwards": no_grad_forwards * forward,
+        "update": 3 * forward,
+    }
+    flops = {name: EPISODES * value for name, value in per_completion.items()}
+    return flops | {"total": sum(flops.values())}
+
+
+# ---------------------------------------------------------------------- workers
+def run_ours(preset: str, steps: int) -> dict[str, Any]:
+    from agents import GRPO, GRPOConfig
+    from agents.token_ppo.rollout import Sampler
+
+    policy, tokenizer, prompts = build(preset)
+    config = GRPOConfig(
+        total_episodes=EPISODES * steps, batch_size=PROMPTS, num_generations=K,
+        max_new_tokens=RESPONSE_TOKENS, beta=BETA, num_iterations=1, num_mini_batches=1,
+        learning_rate=LR, progress_bar=False,
+    )  # fmt: skip
+    clock = StepClock()
+
+    def on_step(trainer: GRPO, metrics: dict[str, float]) -> None:
+        clock.tick(metrics["time/rollout"])
+        for key in ("completions/min_length", "completions/max_length"):
+            clock.lengths.add(int(metrics[key]))
+
+    env_kwargs = {
+        "prompts": prompts,
+        "reward_predictor": lambda _, completions: np.asarray(length_reward(completions)),
+        "max_prompt_tokens": PROMPT_TOKENS,
+    }
+    trainer = GRPO(policy, tokenizer, config, env_kwargs=env_kwargs, callbacks=[on_step])
+    # GRPOConfig has no ignore_eos: ban EOS as TokenPPO does, for fixed-length completions.
+    trainer.sampler = Sampler(config.temperature, trainer.env.eos_token_id)
+    clock.start()
+    trainer.train()
+    fed, logits = PROMPT_TOKENS + RESPONSE_TOKENS - 1, RESPONSE_TOKENS  # response_hidden
+    return clock.figures(step_flops(ModelShape.of(policy.config), fed, logits, no_grad_forwards=1))
+
+
+class GenerateTimer:
+    """Wraps ``cls.generate`` to add up the wall time spent in it."""
+
+    def __init__(self, cls: type) -> None:
+        self.seconds, self.calls = 0.0, 0
+        original = cls.generate
+
+        def timed(model: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(model, *args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+
+        cls.generate = timed
+
+
+def run_trl(preset: str, steps: int) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    policy, tokenizer, prompts = build(preset)
+    clock = StepClock()
+    timer = GenerateTimer(type(policy))  # TRL loads the same class from the saved directory
+    generated = [0.0]
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+            clock.start()
+
+        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+            clock.tick(timer.seconds - generated[0])
+            generated[0] = timer.seconds
+
+    def reward(completions: list[str], completion_ids: list[list[int]], **_: Any) -> list[float]:
+        clock.lengths |= {len(ids) for ids in completion_ids}
+        return length_reward(completions)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy.save_pretrained(f"{tmp}/model")
+        tokenizer.save_pretrained(f"{tmp}/model")
+        args = trl_config(GRPOConfig, f"{tmp}/out", steps)
+        trainer = GRPOTrainer(
+            model=f"{tmp}/model", reward_funcs=reward, args=args, processing_class=tokenizer,
+            train_dataset=Dataset.from_dict({"prompt": prompts}), callbacks=[Clock()],
+        )  # fmt: skip
+        trainer.train()
+    if timer.calls != steps:
+        raise RuntimeError(f"generate was timed {timer.calls} times over {steps} steps")
+    misaligned = args.gradient_accumulation_steps % (
+        args.steps_per_generation * args.num_iterations
+    )
+    fed, logits = PROMPT_TOKENS + RESPONSE_TOKENS, RESPONSE_TOKENS + 1  # logits_to_keep + 1
+    shape = ModelShape.of(policy.config)
+    return clock.figures(step_flops(shape, fed, logits, no_grad_forwards=1 + bool(misaligned)))
+
+
+def trl_config(config_class: type, output_dir: str, steps: int) -> Any:
+    """TRL's GRPOConfig for the settings of the module docstring."""
+    return config_class(
+        output_dir=output_dir, per_device_train_batch_size=EPISODES, num_generations=K,
+        gradient_accumulation_steps=1, max_completion_length=RESPONSE_TOKENS,
+        generation_kwargs={"min_new_tokens": RESPONSE_TOKENS}, temperature=1.0,
+        num_iterations=1, beta=BETA, learning_rate=LR, max_steps=steps, bf16=False,
+        fp16=False, gradient_checkpointing=False, use_cpu=True, report_to=[],
+        save_strategy="no", logging_steps=1000, disable_tqdm=True, seed=0,
+    )  # fmt: skip
+
+
+def worker(impl: str, preset: str, steps: int, threads: int) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    return run_ours(preset, steps) if impl == "grpo" else run_trl(preset, steps)
+
+
+# ---------------------------------------------------------------------- orchestration
+def measure(impl: str, preset: str, args: argparse.Namespace) -> dict[str, Any] | str:
+    """One fresh process; its figures, or why it failed (or cannot run)."""
+    if impl == "trl" and trl_missing(args.trl_python):
+        return trl_missing(args.trl_python)
+    python = args.trl_python if impl == "trl" else sys.executable
+    command = [__file__, "--worker", impl, "--presets", preset]
+    command += ["--steps", str(args.steps[preset]), "--threads", str(args.threads)]
+    outcome = fresh_process(python, command)
+    return outcome if isinstance(outcome, str) else run_figures(outcome, args.warmup)
+
+
+def run_figures(raw: dict[str, Any], warmup: int) -> dict[str, Any]:
+    """One run's episodes/s and generating share, medians over the steps after warm-up."""
+    steps = raw["steps"][warmup:]
+    seconds = statistics.median(step["seconds"] for step in steps)
+    return {
+        "episodes_per_s": EPISODES / seconds,
+        "tokens_per_s": EPISODES * RESPONSE_TOKENS / seconds,
+        "gen_share": statistics.median(step["generating"] / step["seconds"] for step in steps),
+        "step_seconds": seconds,
+        "gflop_per_s": raw["flops"]["total"] / seconds / 1e9,
+        **raw,
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("episodes_per_s", "tokens_per_s", "gen_share", "step_seconds", "gflop_per_s")
+    medians = {key: statistics.median(run[key] for run in runs) for key in keys}
+    return medians | {"flops_per_step": runs[0]["flops"], "runs": runs}
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.presets[0], args.steps_n, args.threads)))
+        return
+    args.steps = {p: args.steps_n or (12 if p == "tiny" else 8) for p in args.presets}
+    if min(args.steps.values()) <= args.warmup:
+        raise SystemExit(f"--steps {args.steps} must exceed --warmup {args.warmup}")
+    results = {}
+    for preset in args.presets:
+        load_before = load_average()
+        results[preset] = measure_preset(preset, args)
+        save(preset, results[preset], args, load_before)  # per preset: invocations add up
+    print(table(results))
+
+
+def measure_preset(preset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Both trainers' figures over ``--runs`` fresh processes each, and their comparison."""
+    runs: dict[str, list] = {impl: [] for impl in IMPLS}
+    for repeat in range(args.runs):  # interleaved, so load changes hit both alike
+        for impl in IMPLS:
+            outcome = measure(impl, preset, args)
+            shown = outcome if isinstance(outcome, str) else f"{outcome['episodes_per_s']:.1f}"
+            print(f"{preset} {impl} run {repeat}: {shown}", file=sys.stderr)
+            runs[impl].append(outcome)
+    figures = {}
+    for impl, outcomes in runs.items():
+        good = [o for o in outcomes if isinstance(o, dict)]
+        figures[impl] = summarise(good) if good else {"error": outcomes[-1]}
+    return figures | {"comparison": comparison(preset, figures)}
+
+
+def comparison(preset: str, by_impl: dict[str, Any]) -> dict[str, Any]:
+    """Ours / TRL in episodes/s, the target, and the ceiling at equal arithmetic."""
+    ours, trl = by_impl["grpo"], by_impl["trl"]
+    if "error" in ours or "error" in trl:
+        return {"target": TARGETS.get(preset)}
+    return {
+        "speedup": ours["episodes_per_s"] / trl["episodes_per_s"],
+        "target": TARGETS.get(preset),
+        "flop_ratio": trl["flops_per_step"]["total"] / ours["flops_per_step"]["total"],
+    }
+
+
+def save(
+    preset: str, figures: dict[str, Any], args: argparse.Namespace, load_before: list[float]
+) -> None:
+    """One preset's figures and settings, in <output dir>/grpo_throughput_<preset>.json."""
+    result = {"preset": preset, "settings": settings(args), "results": figures}
+    path = args.output_dir / f"grpo_throughput_{preset}.json"
+    write_result(path, result, load_before=load_before, trl=trl_version(args.trl_python))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "prompts_per_step": PROMPTS, "num_generations": K, "episodes_per_step": EPISODES,
+        "prompt_tokens": PROMPT_TOKENS, "response_tokens": RESPONSE_TOKENS, "beta": BETA,
+        "num_iterations": 1, "learning_rate": LR, "reward": "len(completion) / 100",
+        "dtype": "float32", "device": "cpu", "steps_per_run": args.steps,
+        "warmup_steps": args.warmup, "runs": args.runs, "threads": args.threads,
+    }  # fmt: skip
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| preset | trainer | episodes/s | generating | GFLOP/step | GFLOP/s | ours/TRL | target "
+        "| ceiling at equal FLOP/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for preset, by_impl in results.items():
+        comp = by_impl["comparison"]
+        for impl in IMPLS:
+            fig, name = by_impl[impl], "ours (GRPO)" if impl == "grpo" else "TRL GRPOTrainer"
+            if "error" in fig:
+                lines.append(f"| {preset} | {name} | {fig['error']} | | | | | | |")
+                continue
+            ratio, target, ceiling = comparison_cells(comp) if impl == "grpo" else ("", "", "")
+            gflop = fig["flops_per_step"]["total"] / 1e9
+            lines.append(
+                f"| {preset} | {name} | {fig['episodes_per_s']:.1f} | {fig['gen_share']:.0%} | "
+                f"{gflop:.3f} | {fig['gflop_per_s']:.1f} | {ratio} | {target} | {ceiling} |"
+            )
+    return "\n".join(lines)
+
+
+def comparison_cells(comp: dict[str, Any]) -> tuple[str, str, str]:
+    """The table's ours/TRL, target (met or missed) and ceiling cells."""
+    if "speedup" not in comp:
+        return "-", "-", "-"
+    speedup, target = comp["speedup"], comp["target"]
+    verdict = (
+        "-" if target is None else f">= {target}x " + ("met" if speedup >= target else "missed")
+    )
+    return f"{speedup:.2f}x", verdict, f"{comp['flop_ratio']:.2f}x"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "small"])
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per trainer")
+    parser.add_argument(
+        "--steps", dest="steps_n", type=int, default=0,
+        help="steps per run, warm-up included (default 12 tiny, 8 otherwise)",
+    )  # fmt: skip
+    parser.add_argument("--warmup", type=int, default=2, help="steps dropped from each run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--trl-python", default=str(TRL_PYTHON), help="python of the TRL venv (make bench-trl)"
+    )
+    parser.add_argument("--output-dir", type=Path, default=None, help=f"default {RESULTS}")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: tiny, 2 steps (1 warm-up), 1 run"
+    )
+    parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.presets, args.steps_n, args.warmup, args.runs = ["tiny"], 2, 1, 1
+        quick_dir = Path(tempfile.gettempdir()) / "grpo_throughput_quick"
+        args.output_dir = args.output_dir or quick_dir
+    args.output_dir = args.output_dir or RESULTS
+    return args
+
+
+if __name__ == "__main__":
+    main()
