@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -34,9 +33,10 @@ from agents.critic_free.losses import (
     moving_average,
     sequence_loss,
 )
+from agents.loop import IterativeTrainer
 from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
 from agents.token_ppo.losses import entropy_from_logprobs, masked_mean
-from agents.token_ppo.metrics_log import MetricLogger, check_finite_losses, text_metrics
+from agents.token_ppo.metrics_log import check_finite_losses, text_metrics
 from agents.token_ppo.rollout import (
     Rollout,
     Sampler,
@@ -71,7 +71,7 @@ class Batch:
     advantages: torch.Tensor  # (B,)
 
 
-class CriticFreeTrainer:
+class CriticFreeTrainer(IterativeTrainer):
     """The loop shared by :class:`GRPO`, :class:`RLOO` and :class:`Reinforce`.
 
     Args:
@@ -128,7 +128,6 @@ class CriticFreeTrainer:
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False
-        self.logger: MetricLogger | None = None
 
     # ------------------------------------------------------------------ the algorithm
     def advantages(
@@ -152,29 +151,9 @@ class CriticFreeTrainer:
         """Restore what :meth:`extra_state` returned."""
 
     # ------------------------------------------------------------------ training loop
-    def train(self, resume_from: str | Path | None = None) -> list[dict[str, float]]:
-        """Run the remaining steps; returns each step's metrics."""
-        if resume_from is not None:
-            self.load_checkpoint(resume_from)
-        out = self.config.output_dir
-        self.logger = MetricLogger(out, self.config.report_to) if out is not None else None
-        history = []
-        start, first_episode = time.perf_counter(), self.episodes
-        bar = tqdm(
-            total=self.config.total_steps, initial=self.iteration,
-            disable=not self.config.progress_bar, desc=self.name,
-        )  # fmt: skip
-        while self.iteration < self.config.total_steps:
-            metrics = self.step()
-            metrics["eps"] = (self.episodes - first_episode) / (time.perf_counter() - start)
-            history.append(metrics)
-            self._after_iteration(metrics, bar)
-        bar.close()
-        if out is not None:
-            self.save_checkpoint(Path(out) / "checkpoint.pt")
-            self.save_pretrained(Path(out) / "final")
-            self.logger.close()
-        return history
+    @property
+    def total_iterations(self) -> int:
+        return self.config.total_steps
 
     def step(self) -> dict[str, float]:
         """One step: a rollout of k completions per prompt, advantages, the update."""
@@ -283,16 +262,8 @@ class CriticFreeTrainer:
         metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
         return metrics
 
-    def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:
-        if self.logger is not None:
-            self.logger.log(metrics, self.iteration)
-        for callback in self.callbacks:
-            callback(self, metrics)
-        every = self.config.save_steps
-        if self.config.output_dir is not None and every and self.iteration % every == 0:
-            self.save_checkpoint(Path(self.config.output_dir) / "checkpoint.pt")
-        bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['objective/kl']:.2f}")
-        bar.update(1)
+    def progress(self, metrics: dict[str, float]) -> dict[str, str]:
+        return {"reward": f"{metrics['reward']:.3f}", "kl": f"{metrics['objective/kl']:.2f}"}
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, directory: str | Path) -> None:

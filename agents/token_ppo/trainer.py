@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from agents.kl import make_kl_controller
+from agents.loop import IterativeTrainer
 from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
 from agents.token_ppo.config import TokenPPOConfig
 from agents.token_ppo.losses import (
@@ -34,7 +34,7 @@ from agents.token_ppo.losses import (
     policy_loss,
     value_loss,
 )
-from agents.token_ppo.metrics_log import MetricLogger, check_finite_losses, text_metrics
+from agents.token_ppo.metrics_log import check_finite_losses, text_metrics
 from agents.token_ppo.rollout import Rollout, Sampler, generate, merge_env_kwargs, response_logprobs
 from agents.token_ppo.value import ActorCritic
 from rlhf_gym.envs import TextGenerationVectorEnv
@@ -60,7 +60,7 @@ class Batch:
     non_score_rewards: torch.Tensor
 
 
-class TokenPPO:
+class TokenPPO(IterativeTrainer):
     """PPO on whole sequences against the rlhf-gym environment.
 
     Args:
@@ -78,6 +78,8 @@ class TokenPPO:
         callbacks: functions called as ``callback(trainer, metrics)`` after each iteration
             (its metrics logged, before any checkpoint), e.g. a held-out probe of the policy.
     """
+
+    name = "TokenPPO"
 
     def __init__(
         self,
@@ -121,36 +123,15 @@ class TokenPPO:
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False
-        self.logger: MetricLogger | None = None
 
     @property
     def policy(self) -> PreTrainedModel:
         return self.actor.policy
 
     # ------------------------------------------------------------------ training loop
-    def train(self, resume_from: str | Path | None = None) -> list[dict[str, float]]:
-        """Run the remaining iterations; returns each iteration's metrics."""
-        if resume_from is not None:
-            self.load_checkpoint(resume_from)
-        out = self.config.output_dir
-        self.logger = MetricLogger(out, self.config.report_to) if out is not None else None
-        history = []
-        start, first_episode = time.perf_counter(), self.episodes
-        bar = tqdm(
-            total=self.config.num_iterations, initial=self.iteration,
-            disable=not self.config.progress_bar, desc="TokenPPO",
-        )  # fmt: skip
-        while self.iteration < self.config.num_iterations:
-            metrics = self.step()
-            metrics["eps"] = (self.episodes - first_episode) / (time.perf_counter() - start)
-            history.append(metrics)
-            self._after_iteration(metrics, bar)
-        bar.close()
-        if out is not None:
-            self.save_checkpoint(Path(out) / "checkpoint.pt")
-            self.save_pretrained(Path(out) / "final")
-            self.logger.close()
-        return history
+    @property
+    def total_iterations(self) -> int:
+        return self.config.num_iterations
 
     def step(self) -> dict[str, float]:
         """One iteration: rollout, advantages, PPO update, KL-controller and LR update."""
@@ -274,18 +255,11 @@ class TokenPPO:
         metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
         return metrics
 
-    def _after_iteration(self, metrics: dict[str, float], bar: tqdm) -> None:
-        if self.logger is not None:
-            self.logger.log(metrics, self.iteration)
-        for callback in self.callbacks:
-            callback(self, metrics)
-        every = self.config.save_steps
-        if self.config.output_dir is not None and every and self.iteration % every == 0:
-            self.save_checkpoint(Path(self.config.output_dir) / "checkpoint.pt")
-        bar.set_postfix(
-            score=f"{metrics['objective/scores']:.3f}", kl=f"{metrics['objective/kl']:.2f}"
-        )
-        bar.update(1)
+    def progress(self, metrics: dict[str, float]) -> dict[str, str]:
+        return {
+            "score": f"{metrics['objective/scores']:.3f}",
+            "kl": f"{metrics['objective/kl']:.2f}",
+        }
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
