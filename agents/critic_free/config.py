@@ -5,22 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agents.config import NativeTrainerConfig
 from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
 
-REPORT_TO = ("csv", "tensorboard")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
 SCALE_REWARDS = ("group", "batch", "none")
 
 
 @dataclass
-class CriticFreeConfig:
+class CriticFreeConfig(NativeTrainerConfig):
     """Settings every critic-free agent shares. ``batch_size`` prompts per step, each sampled
     ``num_generations`` times: ``batch_size * num_generations`` episodes per step."""
 
     # ----------------------------------------------------------------- rollouts
-    total_episodes: int = field(
-        default=1024, metadata={"help": "Episodes (completions) to train on in all."}
-    )
     batch_size: int = field(
         default=4,
         metadata={"help": "Prompts per step; each is completed num_generations times."},
@@ -28,20 +25,6 @@ class CriticFreeConfig:
     num_generations: int = field(
         default=4,
         metadata={"help": "Completions per prompt (k), drawn in the same batched rollout."},
-    )
-    temperature: float = field(
-        default=1.0,
-        metadata={"help": "Sampling temperature; it divides the logits of policy and reference."},
-    )
-    max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Response budget; None takes the env's max_new_tokens."}
-    )
-    missing_eos_penalty: float | None = field(
-        default=None,
-        metadata={
-            "help": "Subtracted by the env from the score of a completion without EOS; None "
-            "keeps the env's own setting (default 0)."
-        },
     )
     # ----------------------------------------------------------------- KL and optimisation
     beta: float = field(default=0.05, metadata={"help": "KL coefficient (to the reference)."})
@@ -58,42 +41,16 @@ class CriticFreeConfig:
     num_mini_batches: int = field(
         default=1, metadata={"help": "Optimizer steps per pass (reshuffled, whole groups)."}
     )
-    learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
-    adam_epsilon: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
-    anneal_lr: bool = field(
-        default=True, metadata={"help": "Anneal the learning rate linearly to 0."}
-    )
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
-    freeze_layers: int = field(
-        default=0,
-        metadata={"help": "Freeze the input embeddings and the lowest N decoder layers."},
-    )
-    seed: int = field(default=0, metadata={"help": "Seed of torch, numpy, prompts and the env."})
-    # ----------------------------------------------------------------- output
-    output_dir: str | None = field(
-        default=None,
-        metadata={"help": "Where logs, checkpoints and the final model go; None writes nothing."},
-    )
-    report_to: tuple[str, ...] = field(
-        default=REPORT_TO, metadata={"help": "Log sinks among 'csv' and 'tensorboard'."}
-    )
-    save_steps: int = field(
-        default=0, metadata={"help": "Checkpoint every N steps (0: only at the end)."}
-    )
-    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     min_generations = 2
     """Fewest completions per prompt the algorithm's baseline needs."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_positive(
-            self, "total_episodes", "batch_size", "num_generations", "temperature",
-            "num_iterations", "num_mini_batches", "learning_rate", "adam_epsilon",
-            "max_grad_norm", "max_new_tokens",
-        )  # fmt: skip
-        require_non_negative(
-            self, "beta", "epsilon", "freeze_layers", "save_steps", "missing_eos_penalty"
+            self, "batch_size", "num_generations", "num_iterations", "num_mini_batches"
         )
+        require_non_negative(self, "beta", "epsilon")
         k = self.num_generations
         require("num_generations", k, k >= self.min_generations, f">= {self.min_generations}")
         require(
@@ -105,9 +62,6 @@ class CriticFreeConfig:
             "total_episodes", self.total_episodes, self.total_episodes >= self.episodes_per_step,
             f">= batch_size * num_generations ({self.episodes_per_step})",
         )  # fmt: skip
-        self.report_to = tuple(self.report_to)
-        bad = [sink for sink in self.report_to if sink not in REPORT_TO]
-        require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
 
     @property
     def episodes_per_step(self) -> int:

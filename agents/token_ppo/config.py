@@ -4,37 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agents.config import NativeTrainerConfig
 from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
 
 VALUE_MODELS = ("head", "separate")
-REPORT_TO = ("csv", "tensorboard")
 
 
 @dataclass
-class TokenPPOConfig:
+class TokenPPOConfig(NativeTrainerConfig):
     """Configuration of :class:`agents.TokenPPO` (defaults follow the published RLHF recipes)."""
 
     # ----------------------------------------------------------------- rollouts
-    total_episodes: int = field(
-        default=1024, metadata={"help": "Episodes (completions) to train on in all."}
-    )
     batch_size: int = field(
         default=16,
         metadata={"help": "Episodes per iteration: the number of envs generated together."},
-    )
-    temperature: float = field(
-        default=1.0,
-        metadata={"help": "Sampling temperature; it divides the logits of policy and reference."},
-    )
-    max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Response budget; None takes the env's max_new_tokens."}
-    )
-    missing_eos_penalty: float | None = field(
-        default=None,
-        metadata={
-            "help": "Subtracted by the env from the score of a completion without EOS; None "
-            "keeps the env's own setting (default 0)."
-        },
     )
     ignore_eos: bool = field(
         default=False,
@@ -58,12 +41,6 @@ class TokenPPOConfig:
     gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "Micro-batches per minibatch (gradients accumulated)."}
     )
-    learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
-    adam_epsilon: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
-    anneal_lr: bool = field(
-        default=True, metadata={"help": "Anneal the learning rate linearly to 0."}
-    )
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
     cliprange: float = field(default=0.2, metadata={"help": "PPO ratio clip."})
     cliprange_value: float = field(default=0.2, metadata={"help": "Value clip around old values."})
     vf_coef: float = field(default=0.1, metadata={"help": "Value-loss coefficient."})
@@ -78,34 +55,14 @@ class TokenPPOConfig:
             "a copy of the policy's trunk with its own head."
         },
     )
-    freeze_layers: int = field(
-        default=0,
-        metadata={"help": "Freeze the input embeddings and the lowest N decoder layers."},
-    )
-    seed: int = field(default=0, metadata={"help": "Seed of torch, numpy and the env."})
-    # ----------------------------------------------------------------- output
-    output_dir: str | None = field(
-        default=None,
-        metadata={"help": "Where logs, checkpoints and the final model go; None writes nothing."},
-    )
-    report_to: tuple[str, ...] = field(
-        default=REPORT_TO, metadata={"help": "Log sinks among 'csv' and 'tensorboard'."}
-    )
-    save_steps: int = field(
-        default=0, metadata={"help": "Checkpoint every N iterations (0: only at the end)."}
-    )
-    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require_positive(
-            self, "total_episodes", "batch_size", "num_ppo_epochs", "num_mini_batches",
-            "gradient_accumulation_steps", "temperature", "learning_rate", "adam_epsilon",
-            "max_grad_norm", "kl_target", "kl_horizon", "max_new_tokens",
+            self, "batch_size", "num_ppo_epochs", "num_mini_batches",
+            "gradient_accumulation_steps", "kl_target", "kl_horizon",
         )  # fmt: skip
-        require_non_negative(
-            self, "cliprange", "cliprange_value", "vf_coef", "kl_coef", "freeze_layers",
-            "save_steps", "missing_eos_penalty",
-        )  # fmt: skip
+        require_non_negative(self, "cliprange", "cliprange_value", "vf_coef", "kl_coef")
         steps = self.num_mini_batches * self.gradient_accumulation_steps
         require(
             "batch_size", self.batch_size, self.batch_size % steps == 0,
@@ -123,9 +80,6 @@ class TokenPPOConfig:
             self.value_model in VALUE_MODELS,
             f"one of {VALUE_MODELS}",
         )
-        self.report_to = tuple(self.report_to)
-        bad = [sink for sink in self.report_to if sink not in REPORT_TO]
-        require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
 
     @property
     def num_iterations(self) -> int:

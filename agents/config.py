@@ -1,0 +1,68 @@
+"""The settings every native trainer shares (TokenPPO, GRPO, RLOO, REINFORCE): sampling,
+the optimiser, what trains, and where output goes; each trainer's config adds its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlhf_gym.validation import require, require_non_negative, require_positive
+
+REPORT_TO = ("csv", "tensorboard")
+
+
+@dataclass
+class NativeTrainerConfig:
+    """Shared fields, with help text, validated in ``__post_init__`` (subclasses call it)."""
+
+    # ----------------------------------------------------------------- rollouts
+    total_episodes: int = field(
+        default=1024, metadata={"help": "Episodes (completions) to train on in all."}
+    )
+    temperature: float = field(
+        default=1.0,
+        metadata={"help": "Sampling temperature; it divides the logits of policy and reference."},
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Response budget; None takes the env's max_new_tokens."}
+    )
+    missing_eos_penalty: float | None = field(
+        default=None,
+        metadata={
+            "help": "Subtracted by the env from the score of a completion without EOS; None "
+            "keeps the env's own setting (default 0)."
+        },
+    )
+    # ----------------------------------------------------------------- optimisation
+    learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
+    adam_epsilon: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
+    anneal_lr: bool = field(
+        default=True, metadata={"help": "Anneal the learning rate linearly to 0."}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient-norm clip."})
+    freeze_layers: int = field(
+        default=0,
+        metadata={"help": "Freeze the input embeddings and the lowest N decoder layers."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of torch, numpy and the env."})
+    # ----------------------------------------------------------------- output
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where logs, checkpoints and the final model go; None writes nothing."},
+    )
+    report_to: tuple[str, ...] = field(
+        default=REPORT_TO, metadata={"help": "Log sinks among 'csv' and 'tensorboard'."}
+    )
+    save_steps: int = field(
+        default=0, metadata={"help": "Checkpoint every N iterations (0: only at the end)."}
+    )
+    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
+
+    def __post_init__(self) -> None:
+        require_positive(
+            self, "total_episodes", "temperature", "learning_rate", "adam_epsilon",
+            "max_grad_norm", "max_new_tokens",
+        )  # fmt: skip
+        require_non_negative(self, "freeze_layers", "save_steps", "missing_eos_penalty")
+        self.report_to = tuple(self.report_to)
+        bad = [sink for sink in self.report_to if sink not in REPORT_TO]
+        require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
