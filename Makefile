@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-min lint format bench bench-trl clean-venv
+.PHONY: demo demo-minilm test test-min lint format bench bench-trl clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/rlhf-gym run --task sentiment --model smollm2-135m --reward-backbone sentiment-rm \
 		--agent token-ppo --output-dir runs/demo
+
+# The demo with the all-MiniLM-L6-v2 reward trunk (top 2 layers trained) instead of the shipped one.
+demo-minilm: $(STAMP)
+	$(BIN)/rlhf-gym run --task sentiment --model smollm2-135m --reward-backbone minilm-l6 \
+		--reward-trainable-layers 2 --agent token-ppo --output-dir runs/demo-minilm
 
 test: $(STAMP)
 	$(BIN)/ruff check .
