@@ -36,6 +36,11 @@ POLICY_TRUNK = "policy"
 """``reward_backbone`` value for the policy's own trunk (after SFT, the fine-tuned one)."""
 
 
+FINGERPRINT_DEFAULTS = {**setting_defaults(), "human_labels_sha256": None}
+"""What a stage finished by an older version, whose fingerprint lacks a key, was made with: each
+setting's default, and no human labels."""
+
+
 @dataclass
 class Pipeline:
     """Builds the stages of one run; each stage's function writes into its own directory."""
@@ -46,7 +51,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.task: Task = get_task(self.config.task)
         self.runner = StageRunner(
-            self.config.output_dir, self._stages(), log=self.log, defaults=setting_defaults()
+            self.config.output_dir, self._stages(), log=self.log, defaults=FINGERPRINT_DEFAULTS
         )
         self.outputs = RunOutputs(self.config, self.task, self.runner)
 
