@@ -1,4 +1,5 @@
-"""Preference data: pairs, their I/O, collection from a policy, simulated labels, a shared store."""
+"""Preference data: pairs, their I/O, collection from a policy, simulated labels, a shared store,
+its labeling web page and the labelers' agreement."""
 
 from typing import TYPE_CHECKING
 
@@ -6,6 +7,14 @@ from rlhf_gym.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from rlhf_gym.models.sampling import sample_completions
+    from rlhf_gym.preferences.agreement import (
+        Agreement,
+        GoldAgreement,
+        agreement_by_labeler_pair,
+        cohen_kappa,
+        gold_agreement,
+        labeler_agreement,
+    )
     from rlhf_gym.preferences.collection import pair_up
     from rlhf_gym.preferences.io import (
         atomic_write_text,
@@ -24,6 +33,7 @@ if TYPE_CHECKING:
         preference_probability,
     )
     from rlhf_gym.preferences.store import PreferenceStore, comparison_id
+    from rlhf_gym.preferences.web import build_labeling_app
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -46,21 +56,35 @@ __getattr__, __dir__ = lazy_exports(
         "preference_probability": "rlhf_gym.preferences.simulated",
         "PreferenceStore": "rlhf_gym.preferences.store",
         "comparison_id": "rlhf_gym.preferences.store",
+        "Agreement": "rlhf_gym.preferences.agreement",
+        "GoldAgreement": "rlhf_gym.preferences.agreement",
+        "agreement_by_labeler_pair": "rlhf_gym.preferences.agreement",
+        "cohen_kappa": "rlhf_gym.preferences.agreement",
+        "gold_agreement": "rlhf_gym.preferences.agreement",
+        "labeler_agreement": "rlhf_gym.preferences.agreement",
+        "build_labeling_app": "rlhf_gym.preferences.web",
     },
 )
 
 __all__ = [
     "COLUMNS",
+    "Agreement",
     "BayesBound",
     "Comparison",
+    "GoldAgreement",
     "PreferencePair",
     "PreferenceStore",
     "SimulatedLabeler",
+    "agreement_by_labeler_pair",
     "atomic_write_text",
     "bayes_bound",
     "bayes_optimal_accuracy",
+    "build_labeling_app",
+    "cohen_kappa",
     "comparison_id",
     "from_dataset",
+    "gold_agreement",
+    "labeler_agreement",
     "load_preferences",
     "pair_up",
     "preference_probability",

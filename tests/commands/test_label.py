@@ -1,8 +1,21 @@
 import io
+import json
+import select
+import subprocess
+import sys
+
+import httpx
+import pytest
 
 from rlhf_gym.cli import main
-from rlhf_gym.commands.label import label_loop
-from rlhf_gym.preferences import Comparison, PreferencePair, PreferenceStore, read_jsonl
+from rlhf_gym.commands.label import access_token, label_loop, page_address
+from rlhf_gym.preferences import (
+    Comparison,
+    PreferencePair,
+    PreferenceStore,
+    load_preferences,
+    read_jsonl,
+)
 
 COMPARISONS = [Comparison(f"prompt {i}", f"A{i}", f"B{i}") for i in range(4)]
 
@@ -91,3 +104,92 @@ def test_control_characters_in_completions_are_escaped_on_screen(tmp_path):
     assert "p\\u202eq" in text and "clear\\x1b[2Jscreen" in text
     assert "B: two\n     lines\\x0d\\x07" in text
     assert not any(ch in text for ch in "\x1b\u202e\r\x07")
+
+
+def test_each_terminal_labeler_gets_every_comparison_once_when_two_labels_are_wanted(tmp_path):
+    store = PreferenceStore(tmp_path, labels_per_comparison=2)
+    store.add(COMPARISONS)
+    assert label_loop(store, io.StringIO("a\n" * 9), io.StringIO(), labeler="ann") == 4
+    assert label_loop(store, io.StringIO("b\n" * 9), io.StringIO(), labeler="bob") == 4
+    assert all(by == {"ann": "a", "bob": "b"} for by in store.labels().values())
+    records = [json.loads(line) for line in store.labels_path.read_text().splitlines()]
+    assert {r["order"] for r in records} == {"ab"}  # A, the stored a, is always shown first
+
+
+def test_export_prints_the_labelers_agreement_and_with_a_gold_the_agreement_with_it(
+    tmp_path, capsys
+):
+    store = PreferenceStore(tmp_path / "store", labels_per_comparison=2)
+    store.add([Comparison("p", "good", "bad"), Comparison("p", "fine", "awful")])
+    first, second = store.comparisons()
+    store.record(first, "a", labeler="ann")
+    store.record(first, "a", labeler="bob")
+    store.record(second, "a", labeler="ann")
+    store.record(second, "tie", labeler="bob")
+    target = tmp_path / "pairs.jsonl"
+    argv = ["label", "--store", str(store.directory), "--export", str(target)]
+    assert main([*argv, "--gold", "vader"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote 3 pairs to {target}" in out  # bob's tie makes none
+    assert "4 labels by 2 labeler(s): 3 a, 0 b, 1 tie, 0 skip" in out
+    assert "labelers agree on 50% of 2 label pairs over 2 comparisons" in out
+    assert "ann and bob: 50% of 2" in out
+    assert "all: 100% of 3 pick the higher gold" in out  # VADER: good > bad, fine > awful
+    assert load_preferences(target) == store.pairs()  # what `rlhf-gym run --human-labels` reads
+
+
+def test_an_access_token_is_generated_beyond_loopback_and_the_address_carries_it():
+    assert access_token("127.0.0.1", None) is None
+    assert access_token("127.0.0.1", "mine") == "mine"
+    generated = {access_token("0.0.0.0", None) for _ in range(2)}
+    assert len(generated) == 2 and all(len(token) >= 32 for token in generated)
+    assert page_address("::1", 80, "a b/c") == "http://[::1]:80/?token=a%20b%2Fc"
+    assert page_address("127.0.0.1", 8000, None) == "http://127.0.0.1:8000/"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--labels-per-comparison", "0"], "labels_per_comparison must be an integer >= 1"),
+        (["--web", "--lease-seconds", "0"], "positive number of seconds"),
+        (["--web", "--port", "70000"], "--port must be in 0..65535, got 70000"),
+        (["--web", "--task", "nope"], "unknown task 'nope'"),
+    ],
+)
+def test_bad_web_and_store_settings_are_one_line_errors(tmp_path, capsys, extra, message):
+    store = make_store(tmp_path)
+    assert main(["label", "--store", str(store.directory), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlhf-gym label: error:") and message in err
+
+
+def test_label_web_serves_the_page_with_its_token(tmp_path):
+    store = make_store(tmp_path)
+    argv = ["label", "--web", "--store", str(store.directory), "--port", "0", "--token", "t0k"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rlhf_gym.cli", *argv], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert select.select([server.stderr], [], [], 60)[0], "the server printed no address"
+        line = server.stderr.readline()
+        address = line.split(": ", 1)[1].strip()
+        assert address.startswith("http://127.0.0.1:") and address.endswith("/?token=t0k")
+        base = address.split("?")[0]
+        assert "Continue the start of a short review" in httpx.get(address).text  # the guideline
+        assert httpx.get(base).status_code == 401
+        shown = httpx.post(
+            base + "api/next", json={"labeler": "ann"}, headers={"authorization": "Bearer t0k"}
+        )
+        assert shown.json()["comparison"]["prompt"] == "prompt 0"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_t_at_the_terminal_records_a_tie(tmp_path):
+    store = make_store(tmp_path)
+    out = io.StringIO()
+    assert label_loop(store, io.StringIO("t\nq\n"), out) == 1
+    assert "[a/b/t=tie/s=skip/q=quit]" in out.getvalue()
+    assert store.labels() == {next(iter(store.comparisons())): {"human": "tie"}}
+    assert store.pairs() == []  # a tie prefers neither
