@@ -33,3 +33,26 @@ def installed_plugins(monkeypatch):
     plugins: dict[str, list] = {}
     monkeypatch.setattr(rlhf_gym.plugins, "entry_points", lambda *, group: plugins.get(group, []))
     return plugins
+
+
+@pytest.fixture
+def launch_data_parallel():
+    """Run ``function(*args)`` in ``num_processes`` forked CPU processes joined in one gloo
+    group (accelerate's ``debug_launcher``), as ``accelerate launch`` would; returns when all
+    have finished and raises if one failed. Results come back through files."""
+    from accelerate import debug_launcher
+    from accelerate.state import AcceleratorState
+
+    def launch(function, *args, num_processes: int = 2) -> None:
+        def fresh(*inner_args):
+            # A fork inherits this process's single-process accelerate state: start clean.
+            AcceleratorState._reset_state(reset_partial_state=True)
+            function(*inner_args)
+
+        # Without it accelerate gives each CPU worker (cores / processes) threads, which
+        # oversubscribes a small shared machine.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("OMP_NUM_THREADS", "1")
+            debug_launcher(fresh, args=args, num_processes=num_processes)
+
+    return launch

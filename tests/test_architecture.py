@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-UTILITIES = {"seeding", "validation", "lazy", "plugins"}
+UTILITIES = {"seeding", "validation", "lazy", "plugins", "distributed"}
 ALLOWED = {
     "tasks": set(),
     "models": set(),
@@ -27,6 +27,7 @@ ALLOWED = {
     },
     "commands": {"bench", "models", "pipeline", "preferences", "rewards", "tasks"},
     "cli": {"commands"},
+    "__main__": {"cli"},
     "__init__": {"envs", "registration", "rewards", "tasks"},
 }  # fmt: skip
 """What each part may import besides the utilities (``seeding``, ``validation``...)."""

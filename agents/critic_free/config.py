@@ -20,7 +20,10 @@ class CriticFreeConfig(NativeTrainerConfig):
     # ----------------------------------------------------------------- rollouts
     batch_size: int = field(
         default=4,
-        metadata={"help": "Prompts per step; each is completed num_generations times."},
+        metadata={
+            "help": "Prompts per step; each is completed num_generations times (with several "
+            "processes, the global count: each process draws an equal share)."
+        },
     )
     num_generations: int = field(
         default=4,

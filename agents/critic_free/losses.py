@@ -7,9 +7,11 @@ per-token tensors are (B, R) over response positions, ``mask`` 1 on a response's
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from agents.token_ppo.losses import masked_mean
+from agents.token_ppo.losses import identity, masked_mean
 
 GROUP_STD_EPS = 1e-4
 """Added to a group's std before dividing (TRL's value), so a group of equal rewards gives 0."""
@@ -22,20 +24,36 @@ def grouped(rewards: torch.Tensor, k: int) -> torch.Tensor:
     return rewards.view(-1, k)
 
 
-def group_advantages(rewards: torch.Tensor, k: int, scale_rewards: str = "group") -> torch.Tensor:
+def group_advantages(
+    rewards: torch.Tensor,
+    k: int,
+    scale_rewards: str = "group",
+    total: Callable[[torch.Tensor], torch.Tensor] = identity,
+) -> torch.Tensor:
     """GRPO's advantages (B,): ``r - mean(group)``, divided by ``std(group) + eps`` ("group"),
     by the whole batch's std + eps ("batch"), or not at all ("none", Dr. GRPO).
 
-    The std is the unbiased one (TRL's, ``torch.std``)."""
+    The std is the unbiased one (TRL's, ``torch.std``). ``total`` sums over data-parallel
+    processes, so that "batch" is the global batch's std (groups never straddle processes)."""
     groups = grouped(rewards, k)  # (G, k)
     advantages = groups - groups.mean(1, keepdim=True)  # (G, k)
     if scale_rewards == "group":
         advantages = advantages / (groups.std(1, keepdim=True) + GROUP_STD_EPS)
     elif scale_rewards == "batch":
-        advantages = advantages / (rewards.std() + GROUP_STD_EPS)
+        advantages = advantages / (global_std(rewards, total) + GROUP_STD_EPS)
     elif scale_rewards != "none":
         raise ValueError(f"scale_rewards must be 'group', 'batch' or 'none', got {scale_rewards!r}")
     return advantages.reshape(-1)
+
+
+def global_std(
+    values: torch.Tensor, total: Callable[[torch.Tensor], torch.Tensor] = identity
+) -> torch.Tensor:
+    """Unbiased std of ``values`` (n,) pooled over the processes ``total`` sums across."""
+    count, mean_sum = total(torch.stack([values.new_tensor(values.numel()), values.sum()]))
+    mean = mean_sum / count
+    squares = total(((values - mean) ** 2).sum())
+    return (squares / (count - 1).clamp(min=1)).sqrt()
 
 
 def leave_one_out_baseline(rewards: torch.Tensor, k: int) -> torch.Tensor:
@@ -75,9 +93,17 @@ def kl_penalised_scores(
 
 
 def aggregate(
-    per_token: torch.Tensor, mask: torch.Tensor, loss_type: str, max_new_tokens: int
+    per_token: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: str,
+    max_new_tokens: int,
+    token_count: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Reduce a per-token loss (B, R) to a scalar.
+
+    ``token_count`` replaces the mask's sum as ``"dapo"``'s denominator: a data-parallel
+    process passes the global count divided by the number of processes, since the gradients
+    are averaged over processes.
 
     * ``"grpo"``: mean over each completion's tokens, then mean over completions (a token of a
       short completion weighs more: GRPO's length bias).
@@ -88,7 +114,7 @@ def aggregate(
         per_sequence = (per_token * mask).sum(1) / mask.sum(1).clamp(min=1)  # (B,)
         return per_sequence.mean()
     if loss_type == "dapo":
-        return masked_mean(per_token, mask)
+        return masked_mean(per_token, mask, token_count)
     if loss_type == "dr_grpo":
         return (per_token * mask).sum() / (per_token.shape[0] * max_new_tokens)
     raise ValueError(f"loss_type must be 'grpo', 'dapo' or 'dr_grpo', got {loss_type!r}")
@@ -120,9 +146,11 @@ def grpo_loss(
     beta: float,
     loss_type: str,
     max_new_tokens: int,
+    token_count: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """GRPO's loss: per token the clipped surrogate of the token's ratio with its completion's
-    advantage, plus ``beta`` times the k3 KL to the reference, reduced by ``loss_type``.
+    advantage, plus ``beta`` times the k3 KL to the reference, reduced by ``loss_type``
+    (``token_count``: see :func:`aggregate`; the statistics divide by it too).
 
     logprobs, old_logprobs, ref_logprobs, mask (B, R); advantages (B,). The statistics are
     token means over the mask: ``kl`` (k3), ``ratio``, ``clip_low``, ``clip_high``,
@@ -131,8 +159,8 @@ def grpo_loss(
     surrogate, regions = clipped_surrogate(ratio, advantages[:, None], epsilon)  # (B, R)
     kl = kl_k3(logprobs, ref_logprobs)  # (B, R)
     per_token = surrogate + beta * kl if beta else surrogate
-    loss = aggregate(per_token, mask, loss_type, max_new_tokens)
-    return loss, _token_stats(kl, ratio, regions, mask)
+    loss = aggregate(per_token, mask, loss_type, max_new_tokens, token_count)
+    return loss, _token_stats(kl, ratio, regions, mask, token_count)
 
 
 def sequence_loss(
@@ -158,11 +186,18 @@ def sequence_loss(
 
 
 def _token_stats(
-    kl: torch.Tensor, ratio: torch.Tensor, regions: dict[str, torch.Tensor], mask: torch.Tensor
+    kl: torch.Tensor,
+    ratio: torch.Tensor,
+    regions: dict[str, torch.Tensor],
+    mask: torch.Tensor,
+    token_count: torch.Tensor | None,
 ) -> dict[str, torch.Tensor]:
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return masked_mean(x, mask, token_count)
+
     with torch.no_grad():
-        stats = {"kl": masked_mean(kl, mask), "ratio": masked_mean(ratio, mask)}
+        stats = {"kl": mean(kl), "ratio": mean(ratio)}
         for name, region in regions.items():
-            stats[f"clip_{name}"] = masked_mean(region.float(), mask)
-        stats["clip_region"] = masked_mean((regions["low"] | regions["high"]).float(), mask)
+            stats[f"clip_{name}"] = mean(region.float())
+        stats["clip_region"] = mean((regions["low"] | regions["high"]).float())
     return stats

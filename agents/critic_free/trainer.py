@@ -25,6 +25,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from agents.critic_free.config import CriticFreeConfig, GRPOConfig, ReinforceConfig, RLOOConfig
 from agents.critic_free.losses import (
+    global_std,
     group_advantages,
     grouped,
     grpo_loss,
@@ -38,17 +39,17 @@ from agents.rng import generator_from_state, rng_state, seed_everything, set_rng
 from agents.token_ppo.losses import entropy_from_logprobs, masked_mean
 from agents.token_ppo.metrics_log import check_finite_losses, text_metrics
 from agents.token_ppo.rollout import (
+    ResponseLogits,
     Rollout,
     Sampler,
     generate,
     merge_env_kwargs,
-    response_logits,
     response_logprobs,
 )
+from rlhf_gym.distributed import DataParallel
 from rlhf_gym.envs import TextGenerationVectorEnv
 from rlhf_gym.models import freeze_lower_layers
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
-from rlhf_gym.seeding import derived_seed
 
 _STAT_NAMES = {
     "kl": "kl",
@@ -84,7 +85,13 @@ class CriticFreeTrainer(IterativeTrainer):
         gold_predictor: an optional second scorer logged as ``objective/gold_scores``.
         monitors: more functions of ``(prompts, completions)`` logged as ``objective/<name>``.
         callbacks: functions called as ``callback(trainer, metrics)`` after each step (its
-            metrics logged, before any checkpoint), e.g. a held-out probe of the policy.
+            metrics logged, before any checkpoint), e.g. a held-out probe of the policy; with
+            several processes, on rank 0 only.
+
+    Under ``accelerate launch`` or ``torchrun`` each process draws ``batch_size / N`` of the
+    prompts and completes them (whole groups, so the baselines stay exact); the update is
+    data-parallel (:mod:`rlhf_gym.distributed`) and "batch" std scaling, DAPO's token count and
+    the logged metrics are the global batch's.
     """
 
     name = "critic-free"
@@ -103,22 +110,27 @@ class CriticFreeTrainer(IterativeTrainer):
         self.config = config or self.config_class()
         self.tokenizer = tokenizer
         cfg = self.config
-        seed_everything(cfg.seed)
+        self.dp = DataParallel(cfg.mixed_precision)
+        self.local_prompts = self.dp.local_size(cfg.batch_size, "batch_size")
+        self.local_episodes = self.local_prompts * cfg.num_generations
+        self.dp.local_size(cfg.batch_size // cfg.num_mini_batches, "batch_size / num_mini_batches")
+        seed_everything(self.dp.process_seed(cfg.seed))
         self.env_kwargs = merge_env_kwargs(
             env_kwargs or {}, tokenizer, max_new_tokens=cfg.max_new_tokens,
             missing_eos_penalty=cfg.missing_eos_penalty,
         )  # fmt: skip
         self.env = TextGenerationVectorEnv(
-            num_envs=cfg.episodes_per_step, autoreset_mode=AutoresetMode.DISABLED, **self.env_kwargs
+            num_envs=self.local_episodes, autoreset_mode=AutoresetMode.DISABLED, **self.env_kwargs
         )
         self.prompts: list[str] = self.env.get_attr("prompts")[0]
-        self.prompt_rng = np.random.default_rng(derived_seed(cfg.seed, "prompt-order"))
+        self.prompt_rng = np.random.default_rng(self.dp.process_seed(cfg.seed, "prompt-order"))
         self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
         self.monitors = dict(monitors or {})
         self.callbacks = list(callbacks)
-        self.policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
-        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.policy = copy.deepcopy(model).eval().to(self.dp.device)  # eval(): dropout off
+        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(self.dp.device)
         freeze_lower_layers(self.policy, cfg.freeze_layers)
+        self.trained_policy = self.dp.prepare(ResponseLogits(self.policy))  # DDP in several
         self.sampler = Sampler(cfg.temperature)
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
@@ -138,9 +150,16 @@ class CriticFreeTrainer(IterativeTrainer):
         raise NotImplementedError
 
     def loss(
-        self, logprobs: torch.Tensor, batch: Batch, index: torch.Tensor, mask: torch.Tensor
+        self,
+        logprobs: torch.Tensor,
+        batch: Batch,
+        index: torch.Tensor,
+        mask: torch.Tensor,
+        token_count: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The minibatch ``index``'s loss from its current log-probs (b, L) and mask (b, L)."""
+        """The minibatch ``index``'s loss from its current log-probs (b, L) and mask (b, L);
+        ``token_count`` is the global minibatch's token count over the number of processes
+        (DDP averages the processes' gradients, so a token mean divides by it)."""
         raise NotImplementedError
 
     def extra_state(self) -> dict[str, Any]:
@@ -175,23 +194,25 @@ class CriticFreeTrainer(IterativeTrainer):
         return metrics
 
     def draw_prompts(self) -> list[str]:
-        """``batch_size`` prompts drawn uniformly (with replacement), each repeated
-        ``num_generations`` times in a row: ``[p0, p0, ..., p1, p1, ...]``."""
-        chosen = self.prompt_rng.integers(len(self.prompts), size=self.config.batch_size)
+        """This process's ``batch_size / N`` prompts, drawn uniformly (with replacement), each
+        repeated ``num_generations`` times in a row: ``[p0, p0, ..., p1, p1, ...]``."""
+        chosen = self.prompt_rng.integers(len(self.prompts), size=self.local_prompts)
         return [self.prompts[i] for i in chosen for _ in range(self.config.num_generations)]
 
     def rollout(self) -> Rollout:
         """All the step's completions in one batched rollout against the vector env."""
-        seed = None if self._env_seeded else derived_seed(self.config.seed, "env")
+        seed = None if self._env_seeded else self.dp.process_seed(self.config.seed, "env")
         observation, _ = self.env.reset(seed=seed, options={"prompts": self.draw_prompts()})
         self._env_seeded = True
-        return generate(self.policy, self.env, observation, self.sampler)
+        with self.dp.autocast():
+            return generate(self.policy, self.env, observation, self.sampler)
 
     @torch.no_grad()
     def make_batch(self, rollout: Rollout) -> Batch:
         """Reference log-probs, each completion's KL, rewards and advantages."""
         mask = rollout.response_mask
-        ref_logprobs = response_logprobs(self.ref_model, rollout, self.sampler) * mask
+        with self.dp.autocast():
+            ref_logprobs = response_logprobs(self.ref_model, rollout, self.sampler) * mask
         penalised, kl = kl_penalised_scores(
             rollout.scores, rollout.logprobs, ref_logprobs, mask, self.config.beta
         )  # (B,), (B,)
@@ -201,8 +222,8 @@ class CriticFreeTrainer(IterativeTrainer):
     def update(self, batch: Batch) -> dict[str, float]:
         """``num_iterations`` passes of ``num_mini_batches`` steps over whole, shuffled groups."""
         cfg = self.config
-        k, groups = cfg.num_generations, cfg.batch_size
-        size = cfg.episodes_per_step // cfg.num_mini_batches
+        k, groups = cfg.num_generations, self.local_prompts
+        size = self.local_episodes // cfg.num_mini_batches
         stats: dict[str, list[float]] = defaultdict(list)
         for _ in range(cfg.num_iterations):
             order = torch.randperm(groups)
@@ -210,28 +231,30 @@ class CriticFreeTrainer(IterativeTrainer):
             for index in rows.split(size):
                 for name, value in self._minibatch_step(batch, index).items():
                     stats[name].append(value)
-        return {name: float(np.mean(values)) for name, values in stats.items()}
+        return self.dp.reduce_metrics({name: float(np.mean(v)) for name, v in stats.items()})
 
     def _minibatch_step(self, batch: Batch, index: torch.Tensor) -> dict[str, float]:
         rollout = batch.rollout
         length = int(rollout.response_mask[index].sum(1).max())  # nothing to learn after it
         end = rollout.prompt_length + length
         mask = rollout.response_mask[index, :length]  # (b, L)
-        raw = response_logits(
-            self.policy, rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
-            rollout.prompt_length,
-        )  # fmt: skip
+        with self.dp.autocast():
+            raw = self.trained_policy(
+                rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
+                rollout.prompt_length,
+            )  # fmt: skip
         logp_all = torch.log_softmax(self.sampler.logits(raw), -1)  # (b, L, V)
         tokens = rollout.responses[index, :length, None]
         logprobs = logp_all.gather(-1, tokens).squeeze(-1)  # (b, L)
-        loss, loss_stats = self.loss(logprobs, batch, index, mask)
+        token_count = self.dp.sum(mask.sum()).clamp(min=1) / self.dp.world_size
+        loss, loss_stats = self.loss(logprobs, batch, index, mask, token_count)
         loss.backward()
         trainable = [p for g in self.optimizer.param_groups for p in g["params"]]
         torch.nn.utils.clip_grad_norm_(trainable, self.config.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
-            entropy = masked_mean(entropy_from_logprobs(logp_all), mask)
+            entropy = masked_mean(entropy_from_logprobs(logp_all), mask, token_count)
         named = {_STAT_NAMES[name]: value for name, value in loss_stats.items()}
         values = torch.stack([loss.detach(), entropy, *named.values()]).tolist()  # one copy out
         return dict(zip(["loss", "entropy", *named], values, strict=True))
@@ -245,7 +268,9 @@ class CriticFreeTrainer(IterativeTrainer):
         group_std = grouped(scores, cfg.num_generations).std(1) if cfg.num_generations > 1 else None
         metrics = {
             "reward": float(scores.mean()),
-            "reward_std": float(group_std.mean() if group_std is not None else scores.std()),
+            "reward_std": float(
+                group_std.mean() if group_std is not None else global_std(scores, self.dp.sum)
+            ),
             "completions/mean_length": float(lengths.mean()),
             "completions/min_length": float(lengths.min()),
             "completions/max_length": float(lengths.max()),
@@ -260,47 +285,49 @@ class CriticFreeTrainer(IterativeTrainer):
         if group_std is not None:
             metrics["frac_reward_zero_std"] = float((group_std < 1e-6).float().mean())
         metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
-        return metrics
+        return self.dp.reduce_metrics(
+            metrics, {"completions/min_length": "min", "completions/max_length": "max"}
+        )
 
     def progress(self, metrics: dict[str, float]) -> dict[str, str]:
         return {"reward": f"{metrics['reward']:.3f}", "kl": f"{metrics['objective/kl']:.2f}"}
 
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, directory: str | Path) -> None:
+    def write_pretrained(self, directory: Path) -> None:
         """The trained policy in HF format (``from_pretrained`` loads it) and its tokenizer."""
         self.policy.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
 
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Everything needed to continue exactly: weights, optimizer, scheduler, counters, the
-        prompt generator, every sub-env's generator and the global RNGs."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+    def shared_state(self) -> dict[str, Any]:
+        """Weights, optimizer, scheduler, counters and the algorithm's own state."""
+        return {
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "iteration": self.iteration,
             "episodes": self.episodes,
-            "prompt_rng": self.prompt_rng.bit_generator.state,
             "env_seeded": self._env_seeded,
-            "env_rng": [rng.bit_generator.state for rng in self.env.get_attr("np_random")],
-            "rng": rng_state(),
             "extra": self.extra_state(),
         }
-        torch.save(state, path)
 
-    def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.iteration, self.episodes = state["iteration"], state["episodes"]
-        self.prompt_rng = generator_from_state(state["prompt_rng"])
-        self._env_seeded = state["env_seeded"]
-        self.env.set_attr("np_random", [generator_from_state(rng) for rng in state["env_rng"]])
-        set_rng_state(state["rng"])
-        self.load_extra_state(state["extra"])
+    def process_state(self) -> dict[str, Any]:
+        """This process's prompt generator, sub-env generators and global RNGs."""
+        return {
+            "prompt_rng": self.prompt_rng.bit_generator.state,
+            "env_rng": [rng.bit_generator.state for rng in self.env.get_attr("np_random")],
+            "rng": rng_state(),
+        }
+
+    def restore(self, shared: dict[str, Any], process: dict[str, Any]) -> None:
+        self.policy.load_state_dict(shared["policy"])
+        self.optimizer.load_state_dict(shared["optimizer"])
+        self.scheduler.load_state_dict(shared["scheduler"])
+        self.iteration, self.episodes = shared["iteration"], shared["episodes"]
+        self._env_seeded = shared["env_seeded"]
+        self.load_extra_state(shared["extra"])
+        self.prompt_rng = generator_from_state(process["prompt_rng"])
+        self.env.set_attr("np_random", [generator_from_state(rng) for rng in process["env_rng"]])
+        set_rng_state(process["rng"])
 
     def _lr_factor(self, iteration: int) -> float:
         if not self.config.anneal_lr:
@@ -324,16 +351,22 @@ class GRPO(CriticFreeTrainer):
         self, scores: torch.Tensor, penalised: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config  # the KL is in the loss, not the reward
-        return scores, group_advantages(scores, cfg.num_generations, cfg.scale_rewards)
+        advantages = group_advantages(scores, cfg.num_generations, cfg.scale_rewards, self.dp.sum)
+        return scores, advantages
 
     def loss(
-        self, logprobs: torch.Tensor, batch: Batch, index: torch.Tensor, mask: torch.Tensor
+        self,
+        logprobs: torch.Tensor,
+        batch: Batch,
+        index: torch.Tensor,
+        mask: torch.Tensor,
+        token_count: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         length, cfg = mask.shape[1], self.config
         return grpo_loss(
             logprobs, batch.rollout.logprobs[index, :length], batch.ref_logprobs[index, :length],
             batch.advantages[index], mask, cfg.epsilon, cfg.beta, cfg.loss_type,
-            self.env.max_new_tokens,
+            self.env.max_new_tokens, token_count,
         )  # fmt: skip
 
 
@@ -341,7 +374,12 @@ class _SequenceLevel(CriticFreeTrainer):
     """KL in the reward, REINFORCE loss on the sequence log-prob (clipped sequence ratio)."""
 
     def loss(
-        self, logprobs: torch.Tensor, batch: Batch, index: torch.Tensor, mask: torch.Tensor
+        self,
+        logprobs: torch.Tensor,
+        batch: Batch,
+        index: torch.Tensor,
+        mask: torch.Tensor,
+        token_count: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         length = mask.shape[1]
         old = batch.rollout.logprobs[index, :length]
@@ -379,7 +417,7 @@ class Reinforce(_SequenceLevel):
     def advantages(
         self, scores: torch.Tensor, penalised: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = float(penalised.mean())
+        mean = float(self.dp.sum(penalised.sum())) / (penalised.numel() * self.dp.world_size)
         baseline = mean if self.baseline is None else self.baseline  # from earlier batches only
         self.baseline = moving_average(self.baseline, mean, self.config.baseline_decay)
         return penalised, penalised - baseline

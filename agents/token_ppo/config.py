@@ -17,7 +17,10 @@ class TokenPPOConfig(NativeTrainerConfig):
     # ----------------------------------------------------------------- rollouts
     batch_size: int = field(
         default=16,
-        metadata={"help": "Episodes per iteration: the number of envs generated together."},
+        metadata={
+            "help": "Episodes per iteration: the number of envs generated together (with "
+            "several processes, the global batch: each process generates an equal share)."
+        },
     )
     ignore_eos: bool = field(
         default=False,

@@ -6,7 +6,14 @@ tokens (up to and including EOS) and 0 after it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+
+def identity(x: torch.Tensor) -> torch.Tensor:
+    """The single-process ``total`` of a statistic: itself."""
+    return x
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, denom: float | None = None) -> torch.Tensor:
@@ -22,10 +29,21 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked_mean((x - mean) ** 2, mask) * count / (count - 1).clamp(min=1)
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``(x - mean) / std`` over the masked entries; entries outside the mask become 0."""
-    whitened = (x - masked_mean(x, mask)) * torch.rsqrt(masked_var(x, mask) + eps)
-    return whitened * mask
+def masked_whiten(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    eps: float = 1e-8,
+    total: Callable[[torch.Tensor], torch.Tensor] = identity,
+) -> torch.Tensor:
+    """``(x - mean) / std`` over the masked entries (unbiased variance); entries outside the
+    mask become 0. ``total`` sums a tensor over data-parallel processes, so that mean and
+    variance are the global batch's."""
+    sums = total(torch.stack([(x * mask).sum(), mask.sum()]))
+    count = sums[1].clamp(min=1)
+    mean = sums[0] / count
+    squares = total(((x - mean) ** 2 * mask).sum())
+    var = squares / (count - 1).clamp(min=1)
+    return (x - mean) * torch.rsqrt(var + eps) * mask
 
 
 def kl_rewards(
@@ -74,7 +92,8 @@ def policy_loss(
     cliprange: float,
     denom: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped surrogate loss and its statistics (approx-KL, clip fraction, ratio)."""
+    """Clipped surrogate loss and its statistics (approx-KL, clip fraction, ratio), all token
+    means over ``mask``, or shares of a larger batch's mean when ``denom`` is given."""
     log_ratio = logprobs - old_logprobs
     ratio = torch.exp(log_ratio)
     unclipped = -advantages * ratio
@@ -82,9 +101,9 @@ def policy_loss(
     loss = masked_mean(torch.maximum(unclipped, clipped), mask, denom)
     with torch.no_grad():
         stats = {
-            "approxkl": 0.5 * masked_mean(log_ratio**2, mask),
-            "clipfrac": masked_mean((clipped > unclipped).float(), mask),
-            "ratio": masked_mean(ratio, mask),
+            "approxkl": 0.5 * masked_mean(log_ratio**2, mask, denom),
+            "clipfrac": masked_mean((clipped > unclipped).float(), mask, denom),
+            "ratio": masked_mean(ratio, mask, denom),
         }
     return loss, stats
 
@@ -97,13 +116,14 @@ def value_loss(
     cliprange_value: float,
     denom: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped value loss ``0.5 * max((v - R)^2, (v_clip - R)^2)`` and its clip fraction."""
+    """Clipped value loss ``0.5 * max((v - R)^2, (v_clip - R)^2)`` and its clip fraction
+    (means, or shares of a larger batch's mean when ``denom`` is given)."""
     clipped_values = old_values + (values - old_values).clamp(-cliprange_value, cliprange_value)
     unclipped_error = (values - returns) ** 2
     clipped_error = (clipped_values - returns) ** 2
     loss = 0.5 * masked_mean(torch.maximum(unclipped_error, clipped_error), mask, denom)
     with torch.no_grad():
-        stats = {"clipfrac": masked_mean((clipped_error > unclipped_error).float(), mask)}
+        stats = {"clipfrac": masked_mean((clipped_error > unclipped_error).float(), mask, denom)}
     return loss, stats
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel
+from torch import nn
+from transformers import PreTrainedModel, StaticCache
 
 from agents.lm import position_ids_from_mask, token_logprobs
 from agents.token_ppo.value import ActorCritic, response_hidden, run_trunk
@@ -40,6 +41,23 @@ class Rollout:
     @property
     def responses(self) -> torch.Tensor:
         return self.input_ids[:, self.prompt_length :]  # (B, R)
+
+    def rows(self, index: slice) -> Rollout:
+        """The episodes ``index`` (e.g. one data-parallel process's share) as a rollout."""
+        return Rollout(
+            input_ids=self.input_ids[index],
+            attention_mask=self.attention_mask[index],
+            prompt_length=self.prompt_length,
+            response_mask=self.response_mask[index],
+            logprobs=self.logprobs[index],
+            values=None if self.values is None else self.values[index],
+            scores=self.scores[index],
+            raw_scores=self.raw_scores[index],
+            eos=self.eos[index],
+            prompts=self.prompts[index],
+            completions=self.completions[index],
+            seconds=self.seconds,
+        )
 
 
 @dataclass
@@ -96,6 +114,20 @@ def response_logits(
     return model.get_output_embeddings()(hidden)
 
 
+class ResponseLogits(nn.Module):
+    """:func:`response_logits` of ``model`` as a module's forward, for DistributedDataParallel
+    (whose gradient all-reduce hooks run through ``forward``)."""
+
+    def __init__(self, model: PreTrainedModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+    ) -> torch.Tensor:
+        return response_logits(self.model, input_ids, attention_mask, prompt_length)
+
+
 def response_logprobs(model: PreTrainedModel, rollout: Rollout, sampler: Sampler) -> torch.Tensor:
     """Log-probs (B, R) of the rollout's response tokens under ``model`` and ``sampler``'s
     distribution (temperature, banned EOS); positions past a response's end are not masked."""
@@ -123,11 +155,16 @@ def generate(
     env: TextGenerationVectorEnv,
     observation: dict[str, np.ndarray],
     sampler: Sampler,
+    static_cache: bool | None = None,
 ) -> Rollout:
     """Sample one response per env slot token by token, stepping ``env`` with each token.
 
     ``actor`` is TokenPPO's actor-critic (its shared value head's values are read on the way)
     or a plain causal LM (the critic-free agents; ``Rollout.values`` is then None).
+    ``static_cache``: preallocate the KV cache for the whole response (transformers'
+    ``StaticCache``) instead of growing it by a token each step; None does so on CUDA, where
+    it saves a reallocation per token, and not on CPU, where attending over the unfilled rest
+    of the buffer costs more than the copies.
     """
     start = time.perf_counter()
     if not isinstance(actor, ActorCritic):
@@ -142,7 +179,11 @@ def generate(
     lengths = np.zeros(batch, dtype=np.int64)
     outcome = _Outcome(batch)
     mask, step_ids = prompt_mask, prompt_ids
-    positions, cache = position_ids_from_mask(prompt_mask), None
+    positions = position_ids_from_mask(prompt_mask)
+    if static_cache if static_cache is not None else device.type == "cuda":
+        cache = StaticCache(config=actor.policy.config, max_cache_len=prompt_ids.shape[1] + budget)
+    else:
+        cache = None
     for t in range(budget):
         hidden, cache = run_trunk(actor.trunk, step_ids, mask, positions, cache)
         raw = actor.lm_head(hidden[:, -1])  # (B, V)

@@ -37,6 +37,7 @@ from agents.token_ppo.losses import (
 from agents.token_ppo.metrics_log import check_finite_losses, text_metrics
 from agents.token_ppo.rollout import Rollout, Sampler, generate, merge_env_kwargs, response_logprobs
 from agents.token_ppo.value import ActorCritic
+from rlhf_gym.distributed import DataParallel
 from rlhf_gym.envs import TextGenerationVectorEnv
 from rlhf_gym.models import freeze_lower_layers
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
@@ -76,7 +77,12 @@ class TokenPPO(IterativeTrainer):
             number per completion, logged as ``objective/<name>`` (their batch mean), e.g. a
             reward ensemble's disagreement.
         callbacks: functions called as ``callback(trainer, metrics)`` after each iteration
-            (its metrics logged, before any checkpoint), e.g. a held-out probe of the policy.
+            (its metrics logged, before any checkpoint), e.g. a held-out probe of the policy;
+            with several processes, on rank 0 only.
+
+    Under ``accelerate launch`` or ``torchrun`` each process generates ``batch_size / N`` of
+    the episodes and the update is data-parallel (:mod:`rlhf_gym.distributed`): whitening, the
+    loss's token count and the logged metrics are the global batch's.
     """
 
     name = "TokenPPO"
@@ -93,10 +99,12 @@ class TokenPPO(IterativeTrainer):
     ) -> None:
         self.config = config or TokenPPOConfig()
         self.tokenizer = tokenizer
-        seed_everything(self.config.seed)
+        self.dp = DataParallel(self.config.mixed_precision)
+        self.local = _local_sizes(self.config, self.dp)
+        seed_everything(self.dp.process_seed(self.config.seed))
         self.env_kwargs = self._env_kwargs(env_kwargs or {})
         self.env = TextGenerationVectorEnv(
-            num_envs=self.config.batch_size,
+            num_envs=self.local.batch_size,
             autoreset_mode=AutoresetMode.DISABLED,
             **self.env_kwargs,
         )
@@ -104,9 +112,10 @@ class TokenPPO(IterativeTrainer):
         self.monitors = dict(monitors or {})
         self.callbacks = list(callbacks)
         policy = copy.deepcopy(model).eval()  # eval(): dropout off, and it stays off
-        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(self.dp.device)
         freeze_lower_layers(policy, self.config.freeze_layers)
-        self.actor = ActorCritic(policy, self.config.value_model)
+        self.actor = ActorCritic(policy, self.config.value_model).to(self.dp.device)
+        self.trained_actor = self.dp.prepare(self.actor)  # DDP in several processes
         self.sampler = Sampler(
             self.config.temperature,
             self.env.eos_token_id if self.config.ignore_eos else None,
@@ -159,10 +168,11 @@ class TokenPPO(IterativeTrainer):
 
     def rollout(self) -> Rollout:
         """Reset the env (seeded on the first call) and generate one batch of episodes."""
-        seed = None if self._env_seeded else derived_seed(self.config.seed, "prompt-order")
+        seed = None if self._env_seeded else self.dp.process_seed(self.config.seed, "prompt-order")
         observation, _ = self.env.reset(seed=seed)
         self._env_seeded = True
-        return generate(self.actor, self.env, observation, self.sampler)
+        with self.dp.autocast():
+            return generate(self.actor, self.env, observation, self.sampler)
 
     @torch.no_grad()
     def make_batch(self, rollout: Rollout) -> Batch:
@@ -178,44 +188,54 @@ class TokenPPO(IterativeTrainer):
         )
         advantages, returns = gae(rewards, values, mask, self.config.gamma, self.config.lam)
         if self.config.whiten_advantages:
-            advantages = masked_whiten(advantages, mask)
+            advantages = masked_whiten(advantages, mask, total=self.dp.sum)
         return Batch(rollout, ref_logprobs, values, advantages, returns, non_score)
 
     def response_token_logprobs(self, model: PreTrainedModel, rollout: Rollout) -> torch.Tensor:
         """Log-probs (B, R) of the rollout's response tokens under ``model``, one forward pass."""
-        return response_logprobs(model, rollout, self.sampler)
+        with self.dp.autocast():
+            return response_logprobs(model, rollout, self.sampler)
 
     # ------------------------------------------------------------------ PPO update
     def update(self, batch: Batch) -> dict[str, float]:
-        """``num_ppo_epochs`` passes of reshuffled minibatches with gradient accumulation."""
+        """``num_ppo_epochs`` passes of reshuffled minibatches with gradient accumulation.
+
+        Each process takes minibatches of its own episodes; the loss divides by the global
+        minibatch's token count over the number of processes, because DDP averages the
+        processes' gradients."""
         stats: dict[str, list[float]] = defaultdict(list)
-        cfg = self.config
+        cfg, local = self.config, self.local
         for _ in range(cfg.num_ppo_epochs):
-            order = torch.randperm(cfg.batch_size)
-            for minibatch in order.split(cfg.minibatch_size):
-                denom = batch.rollout.response_mask[minibatch].sum().clamp(min=1)
-                for micro in minibatch.split(cfg.micro_batch_size):
-                    loss_stats = self._accumulate(batch, micro, denom)
+            order = torch.randperm(local.batch_size)
+            for minibatch in order.split(local.minibatch_size):
+                tokens = self.dp.sum(batch.rollout.response_mask[minibatch].sum())
+                denom = tokens.clamp(min=1) / self.dp.world_size
+                micros = minibatch.split(local.micro_batch_size)
+                for i, micro in enumerate(micros):
+                    with self.dp.no_sync(self.trained_actor, sync=i == len(micros) - 1):
+                        loss_stats = self._accumulate(batch, micro, denom)
                     for name, value in loss_stats.items():
                         stats[name].append(value)
                 trainable = [p for g in self.optimizer.param_groups for p in g["params"]]
                 torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-        return _summarise(stats, accumulation=cfg.gradient_accumulation_steps)
+        return _summarise(stats, cfg.gradient_accumulation_steps, self.dp)
 
     def _accumulate(
         self, batch: Batch, index: torch.Tensor, denom: torch.Tensor
     ) -> dict[str, float]:
-        """Backward one micro-batch's share of the minibatch loss; return its statistics."""
+        """Backward one micro-batch's share of the minibatch loss; return its statistics, also
+        shares of the minibatch's token means."""
         rollout = batch.rollout
         length = int(rollout.response_mask[index].sum(1).max())  # nothing to learn after it
         end = rollout.prompt_length + length
         mask = rollout.response_mask[index, :length]
-        raw, values = self.actor(
-            rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
-            rollout.prompt_length,
-        )  # fmt: skip
+        with self.dp.autocast():
+            raw, values = self.trained_actor(
+                rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
+                rollout.prompt_length,
+            )  # fmt: skip
         logp_all = torch.log_softmax(self.sampler.logits(raw), -1)  # (b, L, V)
         tokens = rollout.responses[index, :length, None]
         logprobs = logp_all.gather(-1, tokens).squeeze(-1)  # (b, L)
@@ -229,7 +249,7 @@ class TokenPPO(IterativeTrainer):
         )  # fmt: skip
         (pg_loss + self.config.vf_coef * vf_loss).backward()
         with torch.no_grad():
-            entropy = masked_mean(entropy_from_logprobs(logp_all), mask)
+            entropy = masked_mean(entropy_from_logprobs(logp_all), mask, denom)
             stats = torch.stack([
                 pg_stats["approxkl"], pg_stats["clipfrac"], pg_loss, vf_loss,
                 vf_stats["clipfrac"], entropy, pg_stats["ratio"],
@@ -253,7 +273,7 @@ class TokenPPO(IterativeTrainer):
             "val/response_length": float(mask.sum(1).mean()),
         }
         metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
-        return metrics
+        return self.dp.reduce_metrics(metrics, {"val/num_eos_tokens": "sum"})
 
     def progress(self, metrics: dict[str, float]) -> dict[str, str]:
         return {
@@ -305,20 +325,17 @@ class TokenPPO(IterativeTrainer):
         return {**means, "kl": float(torch.cat(kls).mean())}
 
     # ------------------------------------------------------------------ saving
-    def save_pretrained(self, directory: str | Path) -> None:
+    def write_pretrained(self, directory: Path) -> None:
         """The trained policy in HF format (``from_pretrained`` loads it), its tokenizer, and
         the value head as ``value_head.pt``."""
-        directory = Path(directory)
         self.policy.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
         value_state = {k: v for k, v in self.actor.state_dict().items() if "policy." not in k}
         torch.save(value_state, directory / "value_head.pt")
 
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Everything needed to continue exactly: weights, optimizer, scheduler, RNGs, beta."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+    def shared_state(self) -> dict[str, Any]:
+        """Weights, optimizer, scheduler, the KL controller and the counters."""
+        return {
             "actor": self.actor.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -326,21 +343,24 @@ class TokenPPO(IterativeTrainer):
             "iteration": self.iteration,
             "episodes": self.episodes,
             "env_seeded": self._env_seeded,
+        }
+
+    def process_state(self) -> dict[str, Any]:
+        """This process's global RNGs and its sub-envs' generators."""
+        return {
             "env_rng": [rng.bit_generator.state for rng in self.env.get_attr("np_random")],
             "rng": rng_state(),
         }
-        torch.save(state, path)
 
-    def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        self.actor.load_state_dict(state["actor"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.kl_controller.load_state_dict(state["kl_controller"])
-        self.iteration, self.episodes = state["iteration"], state["episodes"]
-        self._env_seeded = state["env_seeded"]
-        self.env.set_attr("np_random", [generator_from_state(rng) for rng in state["env_rng"]])
-        set_rng_state(state["rng"])
+    def restore(self, shared: dict[str, Any], process: dict[str, Any]) -> None:
+        self.actor.load_state_dict(shared["actor"])
+        self.optimizer.load_state_dict(shared["optimizer"])
+        self.scheduler.load_state_dict(shared["scheduler"])
+        self.kl_controller.load_state_dict(shared["kl_controller"])
+        self.iteration, self.episodes = shared["iteration"], shared["episodes"]
+        self._env_seeded = shared["env_seeded"]
+        self.env.set_attr("np_random", [generator_from_state(rng) for rng in process["env_rng"]])
+        set_rng_state(process["rng"])
 
     # ------------------------------------------------------------------ helpers
     def _lr_factor(self, iteration: int) -> float:
@@ -355,14 +375,38 @@ class TokenPPO(IterativeTrainer):
         )  # fmt: skip
 
 
-def _summarise(stats: dict[str, list[float]], accumulation: int) -> dict[str, float]:
-    """Mean of each statistic over the micro-batches of all epochs; ``val/ratio_var`` is the
-    variance of the micro-batch mean ratios (as TRL's). The loss entries are per-micro-batch
-    shares, so they are summed within a minibatch (``accumulation`` entries) before averaging."""
-    summary = {}
-    for name, values in stats.items():
-        scale = accumulation if name.startswith("loss/") else 1
-        summary[name] = float(np.mean(values)) * scale
-    ratios = stats["val/ratio"]
-    summary["val/ratio_var"] = float(np.var(ratios, ddof=1)) if len(ratios) > 1 else 0.0
+@dataclass(frozen=True)
+class _LocalSizes:
+    """One process's share of the config's global batch, minibatch and micro-batch."""
+
+    batch_size: int
+    minibatch_size: int
+    micro_batch_size: int
+
+
+def _local_sizes(config: TokenPPOConfig, dp: DataParallel) -> _LocalSizes:
+    return _LocalSizes(
+        dp.local_size(config.batch_size, "batch_size"),
+        dp.local_size(config.minibatch_size, "batch_size / num_mini_batches"),
+        dp.local_size(
+            config.micro_batch_size,
+            "batch_size / (num_mini_batches * gradient_accumulation_steps)",
+        ),
+    )
+
+
+def _summarise(
+    stats: dict[str, list[float]], accumulation: int, dp: DataParallel
+) -> dict[str, float]:
+    """Each statistic's mean over the minibatches of all epochs, where a minibatch's value is
+    its token mean over every process (the sum of its micro-batches' shares, averaged over
+    processes, whose shares divide by the global token count over N). ``val/ratio_var`` is the
+    variance of the minibatches' mean ratios."""
+    names = list(stats)
+    shares = torch.tensor([stats[name] for name in names], dtype=torch.float64)  # (S, M * A)
+    per_minibatch = shares.view(len(names), -1, accumulation).sum(-1)  # (S, M)
+    per_minibatch = dp.sum(per_minibatch.to(dp.device)).cpu() / dp.world_size
+    summary = dict(zip(names, per_minibatch.mean(1).tolist(), strict=True))
+    ratios = per_minibatch[names.index("val/ratio")]
+    summary["val/ratio_var"] = float(ratios.var()) if len(ratios) > 1 else 0.0
     return summary

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import MISSING, fields
 
+from rlhf_gym.distributed import launched_processes
 from rlhf_gym.pipeline.config import RunConfig
 from rlhf_gym.pipeline.stages import STAGES
 
@@ -21,6 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--force", action="append", default=[], metavar="STAGE",
         help=f"redo this stage and those that depend on it: one of {', '.join(STAGES)} "
         "(agent: every agent), or agent-NAME for one agent",
+    )  # fmt: skip
+    parser.add_argument(
+        "--num-processes", type=int, default=1, metavar="N",
+        help="data-parallel processes on this machine: the command starts itself again under "
+        "torchrun with N processes (sft, reward and the native agents share each batch among "
+        "them; the other stages run on rank 0). `accelerate launch -m rlhf_gym run ...` does "
+        "the same with an accelerate config (GPUs, several nodes).",
     )  # fmt: skip
     for item in fields(RunConfig):
         flag = "--" + item.name.replace("_", "-")
@@ -45,7 +55,29 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_file(args.config, **given) if args.config else RunConfig(**given)
 
 
+def relaunch_command(argv: Sequence[str], num_processes: int) -> list[str]:
+    """``rlhf-gym <argv>`` (without ``--num-processes``) under torchrun with ``num_processes``
+    processes on this machine."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--num-processes":
+            skip = True
+        elif not arg.startswith("--num-processes="):
+            rest.append(arg)
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc-per-node={num_processes}", "-m", "rlhf_gym", *rest,
+    ]  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.num_processes < 1:
+        print("rlhf-gym run: error: --num-processes must be >= 1", file=sys.stderr)
+        return 2
+    if args.num_processes > 1 and launched_processes() == 1:
+        return subprocess.run(relaunch_command(sys.argv[1:], args.num_processes)).returncode
     from transformers.utils import logging as transformers_logging
 
     from rlhf_gym.pipeline.run import Pipeline
@@ -58,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
-        report = Pipeline(config).run(tuple(args.force))
+        pipeline = Pipeline(config)
+        report = pipeline.run(tuple(args.force))
     except (StageError, ValueError, FileNotFoundError, OSError, ImportError) as err:
         print(f"rlhf-gym run: error: {err}", file=sys.stderr)
         return 2
@@ -69,5 +102,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"report: {report}")
+    if pipeline.runner.is_main:  # one line, not one per data-parallel process
+        print(f"report: {report}")
     return 0

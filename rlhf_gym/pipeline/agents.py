@@ -62,7 +62,12 @@ class AgentResult:
 
 @runtime_checkable
 class Agent(Protocol):
-    """One way to train the policy in ``rlhf-gym run``."""
+    """One way to train the policy in ``rlhf-gym run``.
+
+    An agent may also set ``data_parallel = True``: its ``train`` then runs in every process
+    of a data-parallel launch (its trainer shares the batch among them, as the native ones do);
+    without it, ``train`` runs on rank 0 alone while the other processes wait.
+    """
 
     def check(self, config: RunConfig) -> None:
         """Raise ``ValueError`` for settings this agent cannot run with; called before any

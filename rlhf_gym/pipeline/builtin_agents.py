@@ -46,12 +46,15 @@ def token_ppo_config(
         vf_coef=c.vf_coef,
         seed=derived_seed(c.seed, "agent"),
         output_dir=str(output_dir),
+        mixed_precision=c.mixed_precision,
         progress_bar=c.progress_bars,
     )
 
 
 class TokenPPOAgent:
     """The native batched PPO (``agents.token_ppo``)."""
+
+    data_parallel = True
 
     def check(self, config: RunConfig) -> None:
         token_ppo_config(config, STAND_IN_LEARNING_RATE, config.freeze_layers or 0, ".")
@@ -130,11 +133,15 @@ def critic_free_config(
         num_generations=k,
         learning_rate=learning_rate,
         beta=c.kl_coef,
+        # the same optimisation passes per batch as token-ppo, so agents get equal updates
+        num_iterations=c.num_ppo_epochs,
+        num_mini_batches=c.num_mini_batches,
         freeze_layers=freeze_layers,
         temperature=c.temperature,
         missing_eos_penalty=c.missing_eos_penalty,
         seed=derived_seed(c.seed, "agent"),
         output_dir=str(output_dir),
+        mixed_precision=c.mixed_precision,
         progress_bar=c.progress_bars,
     )
 
@@ -142,6 +149,8 @@ def critic_free_config(
 class CriticFreeAgent:
     """GRPO, RLOO or REINFORCE (``agents.critic_free``): k completions per prompt in one
     batched rollout, no value model."""
+
+    data_parallel = True
 
     def __init__(self, algorithm: str) -> None:
         self.algorithm = algorithm
@@ -190,6 +199,7 @@ def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOCon
         batch_size=c.batch_size,
         freeze_layers=freeze_layers,
         seed=derived_seed(c.seed, "agent"),
+        mixed_precision=c.mixed_precision,
         progress_bar=c.progress_bars,
     )
 
@@ -197,6 +207,8 @@ def dpo_config(c: RunConfig, learning_rate: float, freeze_layers: int) -> DPOCon
 class DPOAgent:
     """Direct preference optimisation on the run's pairs (no reward model in the loop; the
     curve's proxy score is the learned RM's, for comparison)."""
+
+    data_parallel = True
 
     def check(self, config: RunConfig) -> None:
         rate = config.dpo_learning_rate or STAND_IN_LEARNING_RATE

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rlhf_gym.distributed import MIXED_PRECISION
 from rlhf_gym.models.presets import PRESETS
 from rlhf_gym.pipeline.agents import available_agents
 from rlhf_gym.rewards.ensemble import REDUCTIONS
@@ -62,6 +63,12 @@ class RunConfig:
         None, "Torch CPU threads; default: 1 for presets, else torch's default.", None
     )
     progress_bars: bool = setting(True, "Show each stage's progress bars.", None)
+    mixed_precision: str = setting(
+        "no",
+        "Autocast of every trainer's forward passes: no, bf16 (recent GPUs) or fp16 "
+        "(accelerate's setting).",
+        "sft",
+    )
     max_new_tokens: int = setting(16, "Completion length budget.", "sft")
     # ---------------------------------------------------------------- SFT
     sft: bool | None = setting(
@@ -191,9 +198,17 @@ class RunConfig:
     missing_eos_penalty: float = setting(
         0.0, "Subtracted from the score of a completion that never wrote EOS.", "agent"
     )
-    num_ppo_epochs: int = setting(4, "PPO passes over each batch (token-ppo, sb3-ppo).", "agent")
+    num_ppo_epochs: int = setting(
+        4,
+        "Optimisation passes over each batch (token-ppo, sb3-ppo; the num_iterations, mu, of "
+        "grpo / rloo / reinforce).",
+        "agent",
+    )
     num_mini_batches: int = setting(
-        1, "PPO optimiser steps per pass (token-ppo, sb3-ppo).", "agent"
+        1,
+        "Optimiser steps per pass (token-ppo, sb3-ppo, grpo, rloo, reinforce; the critic-free "
+        "agents' minibatches hold whole groups, so it must divide batch_size / num_generations).",
+        "agent",
     )
     lam: float = setting(0.95, "GAE lambda of the RL agents.", "agent")
     vf_coef: float = setting(0.1, "Value-loss coefficient of the RL agents.", "agent")
@@ -244,6 +259,10 @@ class RunConfig:
         if not self.agents or any(name not in known for name in self.agents):
             raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {known}")
         self._check_ranges()
+        require(
+            "mixed_precision", self.mixed_precision, self.mixed_precision in MIXED_PRECISION,
+            f"one of {MIXED_PRECISION}",
+        )  # fmt: skip
         if self.human_labels is not None and not Path(self.human_labels).is_file():
             raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
 

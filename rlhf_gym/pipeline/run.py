@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlhf_gym.distributed import DataParallel, launched_processes
 from rlhf_gym.models import PRESETS, layer_count, load_model, load_tokenizer
 from rlhf_gym.models.freezing import trainable_parameter_count
 from rlhf_gym.pipeline.agents import make_agent
@@ -36,9 +37,21 @@ POLICY_TRUNK = "policy"
 """``reward_backbone`` value for the policy's own trunk (after SFT, the fine-tuned one)."""
 
 
-FINGERPRINT_DEFAULTS = {**setting_defaults(), "human_labels_sha256": None}
+FINGERPRINT_DEFAULTS = {
+    **setting_defaults(),
+    "human_labels_sha256": None,
+    "trainer": {"mixed_precision": "no"},
+}
 """What a stage finished by an older version, whose fingerprint lacks a key, was made with: each
-setting's default, and no human labels."""
+setting's default, no human labels, and the reward trainer's settings added since."""
+RETIRED_SETTINGS = {
+    "ppo_epochs": "num_ppo_epochs",
+    "num_minibatches": "num_mini_batches",
+    "trainer": {"device": None, "progress_bar": None, "num_epochs": "num_train_epochs"},
+}
+"""Settings of older fingerprints: ppo_epochs, num_minibatches and the reward trainer's num_epochs
+were renamed; the reward trainer's device (now the data-parallel process's) and whether a
+progress bar showed no longer change the output."""
 
 
 @dataclass
@@ -51,8 +64,10 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.task: Task = get_task(self.config.task)
         self.runner = StageRunner(
-            self.config.output_dir, self._stages(), log=self.log, defaults=FINGERPRINT_DEFAULTS
-        )
+            self.config.output_dir, self._stages(), log=self.log, defaults=FINGERPRINT_DEFAULTS,
+            retired=RETIRED_SETTINGS,
+            processes=DataParallel() if launched_processes() > 1 else None,
+        )  # fmt: skip
         self.outputs = RunOutputs(self.config, self.task, self.runner)
 
     def run(self, force: tuple[str, ...] = ()) -> Path:
@@ -96,6 +111,7 @@ class Pipeline:
                 lambda out, name=name: self._agent(name, out),
                 ("reward",),
                 fingerprint("agent", agent_name=name),
+                data_parallel=getattr(make_agent(name), "data_parallel", False),
             )
             for name in self.config.agents
         ]
@@ -104,10 +120,12 @@ class Pipeline:
         preferences = fingerprint("preferences", human_labels_sha256=self._human_labels_digest())
         reward = fingerprint("reward", trunk=self.reward_backbone, trainer=self._reward_settings())
         return [
-            Stage("sft", self._sft, (), fingerprint("sft")),
+            # sft, reward and the native agents share their batches among the processes of a
+            # data-parallel launch; the rest runs on rank 0
+            Stage("sft", self._sft, (), fingerprint("sft"), data_parallel=True),
             Stage("preferences", self._preferences, ("sft",), preferences),
             # the resolved trainer settings too: a changed default must redo the stage
-            Stage("reward", self._reward, ("preferences",), reward),
+            Stage("reward", self._reward, ("preferences",), reward, data_parallel=True),
             *agent_stages,
             Stage("evaluate", self._evaluate, tuple(s.name for s in agent_stages), evaluate),
             Stage("report", self._report, ("evaluate",), evaluate),
@@ -293,6 +311,7 @@ class Pipeline:
             center_rewards_coefficient=c.reward_center_coefficient,
             early_stopping_patience=c.reward_early_stopping_patience,
             seed=c.seed if member == 0 else derived_seed(c.seed, f"reward-member-{member}"),
+            mixed_precision=c.mixed_precision,
             progress_bar=c.progress_bars,
         )
 

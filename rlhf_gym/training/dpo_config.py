@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_gym.training.parallel import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_in, require_non_negative, require_positive
 
 
@@ -25,7 +26,13 @@ class DPOConfig:
     )
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
     num_train_epochs: int = field(default=1, metadata={"help": "Passes over the preference pairs."})
-    batch_size: int = field(default=8, metadata={"help": "Pairs per optimiser step."})
+    batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "Pairs per optimiser step over all processes (each takes an equal share, "
+            "so a multiple of the number of processes)."
+        },
+    )
     max_length: int = field(
         default=64, metadata={"help": "Tokens per prompt + response; longer pairs are cut."}
     )
@@ -37,8 +44,14 @@ class DPOConfig:
             "as the RL agents' (rlhf_gym.models.freeze_lower_layers)."
         },
     )
-    seed: int = field(default=0, metadata={"help": "Seed of the shuffling."})
-    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
+    seed: int = field(
+        default=0,
+        metadata={"help": "Seed of the shuffling (every process draws the same order)."},
+    )
+    mixed_precision: str = mixed_precision_field()
+    progress_bar: bool = field(
+        default=True, metadata={"help": "Show a tqdm progress bar (on the main process)."}
+    )
 
     def __post_init__(self) -> None:
         require_positive(
@@ -47,3 +60,4 @@ class DPOConfig:
         require_in(self, "label_smoothing", 0.0, 0.5, high_open=True)
         require_non_negative(self, "freeze_layers")
         require("max_length", self.max_length, self.max_length >= 2, "at least 2")
+        require_mixed_precision(self)

@@ -13,18 +13,29 @@ from tqdm.auto import tqdm
 
 
 def shuffled_batches(
-    size: int, batch_size: int, generator: torch.Generator | np.random.Generator
+    size: int,
+    batch_size: int,
+    generator: torch.Generator | np.random.Generator,
+    world_size: int = 1,
 ) -> Iterator[list[int]]:
     """Indices ``0..size-1`` in a fresh random order, cut into batches (the last may be short).
 
-    The order is drawn from ``generator``: ``torch.randperm`` or numpy's ``permutation``.
+    The order is drawn from ``generator``: ``torch.randperm`` or numpy's ``permutation``. For
+    ``world_size`` processes taking equal shares of each batch, the last batch is cut to a
+    multiple of ``world_size``: the last ``size % world_size`` indices of the order are left out.
     """
     if isinstance(generator, np.random.Generator):
         order = generator.permutation(size).tolist()
     else:
         order = torch.randperm(size, generator=generator).tolist()
-    for start in range(0, size, batch_size):
-        yield order[start : start + batch_size]
+    used = size - size % world_size
+    for start in range(0, used, batch_size):
+        yield order[start : min(start + batch_size, used)]
+
+
+def steps_per_epoch(size: int, batch_size: int, world_size: int = 1) -> int:
+    """How many batches :func:`shuffled_batches` cuts."""
+    return math.ceil((size - size % world_size) / batch_size)
 
 
 def optimizer_step(
@@ -53,10 +64,9 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return params
 
 
-def progress(total_examples: int, batch_size: int, epochs: int, enabled: bool, desc: str) -> tqdm:
+def progress(epoch_steps: int, epochs: int, enabled: bool, desc: str) -> tqdm:
     """A bar over every optimiser step of the run, with an ETA."""
-    steps = epochs * math.ceil(total_examples / batch_size)
-    return tqdm(total=steps, disable=not enabled, desc=desc, unit="step")
+    return tqdm(total=epochs * epoch_steps, disable=not enabled, desc=desc, unit="step")
 
 
 class EarlyStopping:

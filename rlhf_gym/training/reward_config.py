@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlhf_gym.training.parallel import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_non_negative, require_positive
 
 EARLY_STOPPING_METRICS = ("loss", "accuracy")
@@ -21,7 +22,13 @@ class RewardConfig:
         },
     )
     num_train_epochs: int = field(default=3, metadata={"help": "Passes over the training pairs."})
-    batch_size: int = field(default=32, metadata={"help": "Pairs per optimisation step."})
+    batch_size: int = field(
+        default=32,
+        metadata={
+            "help": "Pairs per optimisation step over all processes (each takes an equal share, "
+            "so a multiple of the number of processes)."
+        },
+    )
     max_length: int = field(
         default=128, metadata={"help": "Tokens kept from the end of prompt + response."}
     )
@@ -77,9 +84,16 @@ class RewardConfig:
         },
     )
     eval_batch_size: int = field(default=128, metadata={"help": "Texts per scoring pass."})
-    seed: int = field(default=0, metadata={"help": "Seed of shuffling and head initialisation."})
-    device: str = field(default="cpu", metadata={"help": "Torch device to train on."})
-    progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "Seed of shuffling and head initialisation (every process draws the same)."
+        },
+    )
+    mixed_precision: str = mixed_precision_field()
+    progress_bar: bool = field(
+        default=True, metadata={"help": "Show a tqdm progress bar (on the main process)."}
+    )
 
     def __post_init__(self) -> None:
         require_positive(
@@ -97,3 +111,4 @@ class RewardConfig:
             "early_stopping_metric", metric, metric in EARLY_STOPPING_METRICS,
             f"one of {EARLY_STOPPING_METRICS}",
         )  # fmt: skip
+        require_mixed_precision(self)

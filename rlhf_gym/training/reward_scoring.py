@@ -63,7 +63,7 @@ class RewardScorer:
     def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and mask (B, T), cut to ``max_length`` as the saved predictor cuts them."""
         return encode_texts(
-            self.tokenizer, texts, self.args.max_length, self.args.device,
+            self.tokenizer, texts, self.args.max_length, self.model.device,
             keep_first=not pools_last_token(self.model),
         )  # fmt: skip
 

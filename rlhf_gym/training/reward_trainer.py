@@ -10,7 +10,6 @@ plain HF checkpoint.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,10 @@ from rlhf_gym.training.loop import (
     EarlyStopping,
     optimizer_step,
     progress,
-    shuffled_batches,
+    steps_per_epoch,
     trainable_parameters,
 )
+from rlhf_gym.training.parallel import TrainingForward, local_batches, start_data_parallel
 from rlhf_gym.training.reward_backbone import build_reward_model
 from rlhf_gym.training.reward_config import RewardConfig
 from rlhf_gym.training.reward_scoring import make_scorer
@@ -85,6 +85,12 @@ class RewardModelTrainer:
         train_dataset, eval_dataset: lists of :class:`PreferencePair`, a ``datasets.Dataset``
             with TRL's columns, or a path (JSONL or a saved dataset).
         tokenizer: required when ``model`` is a model; never modified.
+
+    The model is moved to the device of this process; under ``accelerate launch`` or
+    ``torchrun`` training is data-parallel (:mod:`rlhf_gym.training.parallel`): the train loss is
+    the global batch's, every process caches the frozen part of every text and evaluates the
+    whole held-out set (so early stopping decides alike everywhere), and only the main process
+    writes files.
     """
 
     def __init__(
@@ -101,17 +107,22 @@ class RewardModelTrainer:
         elif tokenizer is None:
             raise ValueError("pass the model's tokenizer along with a model instance")
         reward_head(model)
-        self.model = model.to(self.args.device).eval()  # dropout stays off while training
-        self.tokenizer = tokenizer
         self.train_pairs = _as_pairs(train_dataset, "train_dataset")
         self.eval_pairs = _as_pairs(eval_dataset, "eval_dataset")
         if not self.train_pairs:
             raise ValueError("train_dataset is empty: a reward model needs preference pairs")
         if self.args.early_stopping_patience and not self.eval_pairs:
             raise ValueError("early_stopping_patience needs an eval_dataset")
+        self.dp = start_data_parallel(
+            self.args.mixed_precision, self.args.batch_size, len(self.train_pairs)
+        )
+        self.model = model.to(self.dp.device).eval()  # dropout stays off while training
+        self.tokenizer = tokenizer
         self._scorer = make_scorer(self.model, self.tokenizer, self.args)
         pairs = self.train_pairs + self.eval_pairs
         self._scorer.prepare([p.prompt + r for p in pairs for r in (p.chosen, p.rejected)])
+        # after make_scorer: DDP all-reduces the parameters that require grad when it wraps them
+        self._step = self.dp.prepare(TrainingForward(self.model, self.compute_loss))
         self.history: list[dict[str, float]] = []
 
     def compute_loss(
@@ -134,25 +145,29 @@ class RewardModelTrainer:
         ends after ``early_stopping_patience`` epochs without a better held-out metric and the
         best epoch's weights are restored.
         """
-        args, n = self.args, len(self.train_pairs)
+        args, dp, n = self.args, self.dp, len(self.train_pairs)
         params = trainable_parameters(self.model)
         optimizer = torch.optim.AdamW(
             params, lr=args.learning_rate, eps=args.adam_epsilon, weight_decay=args.weight_decay
         )
-        total = args.num_train_epochs * math.ceil(n / args.batch_size)
+        epoch_steps = steps_per_epoch(n, args.batch_size, dp.world_size)
+        total = args.num_train_epochs * epoch_steps
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
         rng = numpy_rng(args.seed, "reward-shuffling")
         stopping = self._early_stopping(params)
-        bar = progress(n, args.batch_size, args.num_train_epochs, args.progress_bar, "reward model")
+        enabled = args.progress_bar and dp.is_main_process
+        bar = progress(epoch_steps, args.num_train_epochs, enabled, "reward model")
         for epoch in range(args.num_train_epochs):
             losses = []
-            for indices in shuffled_batches(n, args.batch_size, rng):
-                loss, _, _ = self.compute_loss([self.train_pairs[i] for i in indices])
+            for indices in local_batches(n, args.batch_size, rng, dp):
+                loss, _, _ = self._step([self.train_pairs[i] for i in indices])
                 optimizer_step(loss, self.model, optimizer, args.max_grad_norm)
                 schedule.step()
                 losses.append(loss.item())
                 bar.update(1)
-            record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+            # each process's loss is the mean over an equal share: their mean is the global one
+            train_loss = dp.reduce_metrics({"train_loss": float(np.mean(losses))})
+            record = {"epoch": epoch + 1, **train_loss}
             if self.eval_pairs:
                 record.update(self.evaluate())
             self.history.append(record)
@@ -174,14 +189,16 @@ class RewardModelTrainer:
 
     @torch.no_grad()
     def evaluate(self, pairs: Sequence[PreferencePair] | None = None) -> dict[str, float]:
-        """Held-out Bradley–Terry loss and pairwise accuracy (default: the eval dataset)."""
+        """Held-out Bradley–Terry loss and pairwise accuracy (default: the eval dataset; every
+        process evaluates all of it)."""
         pairs = self.eval_pairs if pairs is None else list(pairs)
         if not pairs:
             raise ValueError("no pairs to evaluate")
         step = max(1, self.args.eval_batch_size // 2)
         chosen, rejected, losses = [], [], []
         for s in range(0, len(pairs), step):
-            loss, c, r = self.compute_loss(pairs[s : s + step])
+            with self.dp.autocast():
+                loss, c, r = self.compute_loss(pairs[s : s + step])
             losses.append(float(loss) * len(c))
             chosen.append(c.cpu())
             rejected.append(r.cpu())
@@ -209,5 +226,10 @@ class RewardModelTrainer:
         return self.reward_model().rank(prompt, responses)
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write model and tokenizer in HF format (``LearnedRewardModel.from_pretrained``)."""
-        self.reward_model().save_pretrained(path)
+        """Write model and tokenizer in HF format (``LearnedRewardModel.from_pretrained``).
+
+        Call it on every process: the main one writes, and none returns before it is written.
+        """
+        if self.dp.is_main_process:
+            self.reward_model().save_pretrained(path)
+        self.dp.wait()

@@ -61,6 +61,7 @@ CHANGED = {
     "eval_prompts": 10,
     "eval_every": 3,
     "probe_prompts": 8,
+    "mixed_precision": "bf16",
 }
 
 

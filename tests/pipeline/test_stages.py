@@ -149,3 +149,78 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_holder(tmp_pat
     StageRunner(tmp_path, make_stages(calls), log=lambda _: None).run()  # released: it runs
     assert calls == ["a", "b", "c", "d"]
     assert (tmp_path / ".lock").read_text() == str(os.getpid())
+
+
+def _stages_in_two_processes(out, log_dir):
+    from rlhf_gym.distributed import DataParallel
+
+    processes = DataParallel()
+    rank = processes.rank
+
+    def stage(name):
+        def run(directory):
+            with open(log_dir / f"{name}.log", "a") as log:  # which ranks ran it, and where
+                log.write(f"{rank} {directory.parent == out}\n")
+            # a later stage reads an earlier one's output: it must be in place on every rank
+            upstream = {"b": "a", "c": "b"}.get(name)
+            seen = (out / upstream / "out.txt").read_text() if upstream else ""
+            (directory / "out.txt").write_text(name + seen)
+            return {"name": name, "rank": rank}
+
+        return run
+
+    stages = [
+        Stage("a", stage("a"), data_parallel=True),
+        Stage("b", stage("b"), depends_on=("a",)),
+        Stage("c", stage("c"), depends_on=("b",), data_parallel=True),
+    ]
+    summaries = StageRunner(out, stages, log=lambda _: None, processes=processes).run()
+    (log_dir / f"summaries{rank}.json").write_text(json.dumps(summaries))
+
+
+def test_data_parallel_stages_run_everywhere_and_the_rest_on_rank_zero(
+    tmp_path, launch_data_parallel
+):
+    out, logs = tmp_path / "run", tmp_path / "logs"
+    logs.mkdir()
+    launch_data_parallel(_stages_in_two_processes, out, logs)
+    ran = {name: sorted((logs / f"{name}.log").read_text().split("\n")[:-1]) for name in "abc"}
+    # rank 0 writes into the stage's directory, rank 1 into a scratch directory elsewhere
+    assert ran == {"a": ["0 True", "1 False"], "b": ["0 True"], "c": ["0 True", "1 False"]}
+    assert (out / "c" / "out.txt").read_text() == "cba"
+    for rank in range(2):  # every process returns rank 0's summaries
+        summaries = json.loads((logs / f"summaries{rank}.json").read_text())
+        assert summaries == {n: {"name": n, "rank": 0} for n in "abc"}
+    assert not list(out.glob("*.partial"))
+
+    launch_data_parallel(_stages_in_two_processes, out, logs)  # all finished: skipped
+    assert sorted((logs / "a.log").read_text().split("\n")[:-1]) == ["0 True", "1 False"]
+
+
+def test_a_stage_made_before_trainer_settings_were_added_or_retired_is_current(tmp_path):
+    old = json.dumps({"seed": 0, "trainer": {"lr": 1, "device": "cpu", "epochs": 3}})
+    new = json.dumps({"seed": 0, "trainer": {"lr": 1, "train_epochs": 3, "mixed_precision": "no"}})
+    defaults = {"trainer": {"mixed_precision": "no"}}
+    retired = {"trainer": {"device": None, "epochs": "train_epochs"}}
+
+    def runner(fingerprint):
+        stage = Stage("a", lambda directory: {}, fingerprint=fingerprint)
+        return StageRunner(tmp_path, [stage], lambda _: None, defaults, retired)
+
+    runner(old).run()
+    calls = []
+    current = runner(new)
+    current.log = calls.append
+    current.run()
+    assert calls == [f"[1/1] a: done earlier, skipped ({tmp_path / 'a'})"]
+    changes = (
+        new.replace('"lr": 1', '"lr": 2'),
+        new.replace('"no"', '"bf16"'),
+        new.replace("3", "4"),
+    )
+    for fingerprint in changes:  # a real change is refused
+        with pytest.raises(StageError, match="made with other settings"):
+            runner(fingerprint).run()
+    with pytest.raises(StageError, match="made with other settings"):  # not retired: refused
+        StageRunner(tmp_path, [Stage("a", lambda d: {}, fingerprint=new)], lambda _: None,
+                    defaults).run()  # fmt: skip

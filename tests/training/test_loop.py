@@ -5,7 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from rlhf_gym.training.loop import EarlyStopping, optimizer_step, shuffled_batches
+from rlhf_gym.training.loop import (
+    EarlyStopping,
+    optimizer_step,
+    shuffled_batches,
+    steps_per_epoch,
+)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +29,24 @@ def test_shuffled_batches_draw_a_fresh_order_each_epoch():
     rng = np.random.default_rng(0)
     epochs = [list(shuffled_batches(20, 20, rng)) for _ in range(2)]
     assert epochs[0] != epochs[1]
+
+
+def test_shuffled_batches_for_processes_cut_the_last_batch_to_equal_shares():
+    alone = list(shuffled_batches(11, 4, torch.Generator().manual_seed(3)))
+    shared = list(shuffled_batches(11, 4, torch.Generator().manual_seed(3), world_size=2))
+    assert [len(b) for b in alone] == [4, 4, 3]
+    assert shared == [alone[0], alone[1], alone[2][:2]]  # the same order, its last index out
+    # 9 examples over 4 processes: the last batch would hold 1, under a share each; left out
+    assert [len(b) for b in shuffled_batches(9, 4, np.random.default_rng(0), 4)] == [4, 4]
+
+
+@pytest.mark.parametrize(
+    ("size", "world_size", "steps"), [(11, 1, 3), (11, 2, 3), (9, 2, 2), (9, 4, 2), (3, 4, 0)]
+)
+def test_steps_per_epoch_counts_the_batches_cut(size, world_size, steps):
+    assert steps_per_epoch(size, 4, world_size) == steps
+    batches = shuffled_batches(size, 4, np.random.default_rng(0), world_size)
+    assert len(list(batches)) == steps
 
 
 def _sgd_step(max_grad_norm: float | None) -> tuple[float, torch.Tensor]:

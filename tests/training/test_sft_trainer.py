@@ -22,6 +22,13 @@ def test_sft_loss_is_mean_masked_nll():
         sft_loss(logprobs, torch.zeros_like(mask))
 
 
+def test_sft_loss_divides_by_a_given_token_count():
+    # this process's 3 tokens of a global batch of 9 over 2 processes: 4.5 a process
+    logprobs = torch.tensor([[-1.0, -2.0, -3.0], [-4.0, -5.0, -6.0]])
+    mask = torch.tensor([[0, 1, 1], [1, 0, 0]])
+    assert sft_loss(logprobs, mask, num_tokens=torch.tensor(4.5)).item() == pytest.approx(2.0)
+
+
 def test_training_lowers_loss_and_changes_every_parameter(tiny_model, tiny_tokenizer):
     model = copy.deepcopy(tiny_model)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}

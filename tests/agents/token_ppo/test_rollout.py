@@ -43,6 +43,21 @@ def test_stored_logprobs_and_values_equal_recomputed_ones_under_left_padding(
     torch.testing.assert_close(ref, rollout.logprobs, atol=1e-5, rtol=0)
 
 
+def test_a_static_kv_cache_samples_what_the_growing_one_does(tiny_model, tiny_tokenizer):
+    env_kwargs = {"prompts": PROMPTS, "reward_predictor": "vader", "max_new_tokens": 12}
+    trainer = _trainer(tiny_model, tiny_tokenizer, env_kwargs)
+    rollouts = []
+    for static in (False, True):
+        observation, _ = trainer.env.reset(seed=0, options={"prompts": PROMPTS})
+        torch.manual_seed(0)
+        rollouts.append(generate(trainer.actor, trainer.env, observation, trainer.sampler, static))
+    growing, static = rollouts
+    assert torch.equal(static.input_ids, growing.input_ids)
+    assert static.completions == growing.completions
+    torch.testing.assert_close(static.logprobs, growing.logprobs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(static.values, growing.values, atol=1e-5, rtol=0)
+
+
 def test_responses_are_cut_after_the_first_eos(toy_model, toy_tokenizer, toy_env_kwargs):
     # A hot temperature makes EOS (1 of 6 tokens) common within a 6-token budget.
     env_kwargs = {**toy_env_kwargs, "max_new_tokens": 6}
