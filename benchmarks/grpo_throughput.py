@@ -7,12 +7,18 @@ episodes; TRL ``per_device_train_batch_size=32``, ``num_generations=4``), comple
 24 tokens (ours: EOS banned from the sampler, as TokenPPO's ``ignore_eos``; TRL:
 ``generation_kwargs={"min_new_tokens": 24}``), one optimisation pass of one optimizer step per
 batch (``num_iterations=1``), beta 0.04 (a reference model runs), a reward that costs nothing
-(the completion's length in characters / 100), fp32, CPU (the GPU is hidden), ``--threads``
-torch threads. TRL runs in its own venv (``--trl-python``; ``make bench-trl`` builds it).
+(the completion's length in characters / 100), float32 weights, ``--threads`` torch threads.
+``--device cpu`` (the default) hides the GPU; ``--device cuda`` runs both on the GPU (ours on its
+data-parallel device, TRL ``use_cpu=False``). ``--mixed-precision bf16`` (or fp16) autocasts
+both: ours ``GRPOConfig.mixed_precision``, TRL ``bf16=True``, which its Trainer hands to
+accelerate; each worker records the mode its trainer ended up in. Models (``--presets``):
+``tiny``, ``small``, ``smollm2-135m`` or a shape directory (``trainer_bench.load_policy``). TRL
+runs in its own venv (``--trl-python``; ``make bench-trl`` builds it).
 
 Each measurement is a fresh process, ``--runs`` per trainer, interleaved. A step's time runs from
 the end of the previous step (or the start of training) to the end of this one: ours from the
-trainer's ``callbacks``, TRL's from a ``TrainerCallback.on_step_end``. The first ``--warmup``
+trainer's ``callbacks``, TRL's from a ``TrainerCallback.on_step_end``, the device synchronised
+before each clock read. The first ``--warmup``
 steps are dropped; episodes/s is 32 over the median of the other steps' times, and the figures
 are medians over runs.
 
@@ -30,9 +36,10 @@ when generation and optimizer steps are misaligned; the worker reads that from T
 (not here). The ratio of the two counts is the speed-up equal arithmetic would give.
 
 Run: ``make bench-trl`` once, then ``python benchmarks/grpo_throughput.py`` (writes
-benchmarks/results/grpo_throughput_<preset>.json per preset and prints a Markdown table);
-``--quick`` is a smoke run (tiny, 2 steps, 1 run; results to a temporary directory unless
-``--output-dir`` is given).
+benchmarks/results/grpo_throughput_<model>[_<device>][_<mixed precision>].json per model, the
+suffixes only where they are not cpu and no, and prints a Markdown table); ``--quick`` is a smoke
+run (tiny, 2 steps, 1 run; results to a temporary directory unless ``--output-dir`` is given).
+``benchmarks/gpu.sh`` runs it on a GPU.
 """
 
 from __future__ import annotations
@@ -51,13 +58,22 @@ import numpy as np
 import torch
 from machine import load_average, write_result  # benchmarks/machine.py
 from trainer_bench import (
+    DEVICES,
+    MIXED_PRECISION,
     RESULTS,
     TRL_PYTHON,
     ModelShape,
+    StepClock,
+    check_device,
     fresh_process,
+    load_policy,
+    model_label,
     prompt_ids,
+    result_name,
+    synchronize,
     trl_missing,
     trl_version,
+    worker_environment,
 )
 
 PROMPTS, K, PROMPT_TOKENS, RESPONSE_TOKENS, BETA, LR = 8, 4, 8, 24, 0.04, 1e-5
@@ -69,10 +85,7 @@ TARGETS = {"tiny": 2.0, "small": 1.5}  # ours / TRL episodes/s we aim at
 # ---------------------------------------------------------------------- shared setup
 def build(preset: str) -> tuple[Any, Any, list[str]]:
     """Policy, tokenizer and 8-token prompt texts, identical in every process."""
-    from rlhf_gym.models import load_model, load_tokenizer
-
-    tokenizer = load_tokenizer(preset)
-    policy = load_model(preset, tokenizer)
+    policy, tokenizer = load_policy(preset)
     prompts = [tokenizer.decode(ids) for ids in prompt_ids(tokenizer, PROMPT_TOKENS)]
     return policy, tokenizer, prompts
 
@@ -82,23 +95,14 @@ def length_reward(completions: list[str]) -> list[float]:
     return [len(text) / 100 for text in completions]
 
 
-class StepClock:
-    """Each step's wall time (from the end of the previous step) and its time generating."""
+class GRPOClock(StepClock):
+    """Per-step clocks, and the completion lengths (in tokens) seen."""
 
-    def __init__(self) -> None:
-        self.last = time.perf_counter()
-        self.steps: list[dict[str, float]] = []
-        self.lengths: set[int] = set()  # completion lengths in tokens seen
+    def __init__(self, device: str) -> None:
+        super().__init__(device)
+        self.lengths: set[int] = set()
 
-    def start(self) -> None:
-        self.last = time.perf_counter()
-
-    def tick(self, generating: float) -> None:
-        now = time.perf_counter()
-        self.steps.append({"seconds": now - self.last, "generating": generating})
-        self.last = now
-
-    def figures(self, flops: dict[str, float]) -> dict[str, Any]:
+    def figures(self, flops: dict[str, float], environment: dict[str, Any]) -> dict[str, Any]:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         lengths = [min(self.lengths), max(self.lengths)]
         return {
@@ -106,6 +110,7 @@ class StepClock:
             "completion_tokens": lengths,
             "flops": flops,
             "peak_rss_mb": peak,
+            "environment": environment,
         }
 
 
@@ -123,7 +128,7 @@ def step_flops(shape: ModelShape, fed: int, logits: int, no_grad_forwards: int) 
 
 
 # ---------------------------------------------------------------------- workers
-def run_ours(preset: str, steps: int) -> dict[str, Any]:
+def run_ours(preset: str, steps: int, device: str, mixed: str) -> dict[str, Any]:
     from agents import GRPO, GRPOConfig
     from agents.token_ppo.rollout import Sampler
 
@@ -131,9 +136,9 @@ def run_ours(preset: str, steps: int) -> dict[str, Any]:
     config = GRPOConfig(
         total_episodes=EPISODES * steps, batch_size=PROMPTS, num_generations=K,
         max_new_tokens=RESPONSE_TOKENS, beta=BETA, num_iterations=1, num_mini_batches=1,
-        learning_rate=LR, progress_bar=False,
+        learning_rate=LR, progress_bar=False, mixed_precision=mixed,
     )  # fmt: skip
-    clock = StepClock()
+    clock = GRPOClock(device)
 
     def on_step(trainer: GRPO, metrics: dict[str, float]) -> None:
         clock.tick(metrics["time/rollout"])
@@ -146,40 +151,44 @@ def run_ours(preset: str, steps: int) -> dict[str, Any]:
         "max_prompt_tokens": PROMPT_TOKENS,
     }
     trainer = GRPO(policy, tokenizer, config, env_kwargs=env_kwargs, callbacks=[on_step])
+    check_device(device, trainer.dp.device, "GRPO")
     # GRPOConfig has no ignore_eos: ban EOS as TokenPPO does, for fixed-length completions.
     trainer.sampler = Sampler(config.temperature, trainer.env.eos_token_id)
     clock.start()
     trainer.train()
     fed, logits = PROMPT_TOKENS + RESPONSE_TOKENS - 1, RESPONSE_TOKENS  # response_hidden
-    return clock.figures(step_flops(ModelShape.of(policy.config), fed, logits, no_grad_forwards=1))
+    flops = step_flops(ModelShape.of(policy.config), fed, logits, no_grad_forwards=1)
+    return clock.figures(flops, worker_environment(device, trainer.dp.accelerator.mixed_precision))
 
 
 class GenerateTimer:
-    """Wraps ``cls.generate`` to add up the wall time spent in it."""
+    """Wraps ``cls.generate`` to add up the wall time spent in it (device synchronised)."""
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type, device: str) -> None:
         self.seconds, self.calls = 0.0, 0
         original = cls.generate
 
         def timed(model: Any, *args: Any, **kwargs: Any) -> Any:
+            synchronize(device)
             start = time.perf_counter()
             try:
                 return original(model, *args, **kwargs)
             finally:
+                synchronize(device)
                 self.seconds += time.perf_counter() - start
                 self.calls += 1
 
         cls.generate = timed
 
 
-def run_trl(preset: str, steps: int) -> dict[str, Any]:
+def run_trl(preset: str, steps: int, device: str, mixed: str) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     policy, tokenizer, prompts = build(preset)
-    clock = StepClock()
-    timer = GenerateTimer(type(policy))  # TRL loads the same class from the saved directory
+    clock = GRPOClock(device)
+    timer = GenerateTimer(type(policy), device)  # TRL loads this class from the saved directory
     generated = [0.0]
 
     class Clock(TrainerCallback):
@@ -197,11 +206,12 @@ def run_trl(preset: str, steps: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         policy.save_pretrained(f"{tmp}/model")
         tokenizer.save_pretrained(f"{tmp}/model")
-        args = trl_config(GRPOConfig, f"{tmp}/out", steps)
+        args = trl_config(GRPOConfig, f"{tmp}/out", steps, device, mixed)
         trainer = GRPOTrainer(
             model=f"{tmp}/model", reward_funcs=reward, args=args, processing_class=tokenizer,
             train_dataset=Dataset.from_dict({"prompt": prompts}), callbacks=[Clock()],
         )  # fmt: skip
+        check_device(device, trainer.accelerator.device, "TRL GRPOTrainer")
         trainer.train()
     if timer.calls != steps:
         raise RuntimeError(f"generate was timed {timer.calls} times over {steps} steps")
@@ -210,24 +220,27 @@ def run_trl(preset: str, steps: int) -> dict[str, Any]:
     )
     fed, logits = PROMPT_TOKENS + RESPONSE_TOKENS, RESPONSE_TOKENS + 1  # logits_to_keep + 1
     shape = ModelShape.of(policy.config)
-    return clock.figures(step_flops(shape, fed, logits, no_grad_forwards=1 + bool(misaligned)))
+    flops = step_flops(shape, fed, logits, no_grad_forwards=1 + bool(misaligned))
+    return clock.figures(flops, worker_environment(device, trainer.accelerator.mixed_precision))
 
 
-def trl_config(config_class: type, output_dir: str, steps: int) -> Any:
+def trl_config(config_class: type, output_dir: str, steps: int, device: str, mixed: str) -> Any:
     """TRL's GRPOConfig for the settings of the module docstring."""
     return config_class(
         output_dir=output_dir, per_device_train_batch_size=EPISODES, num_generations=K,
         gradient_accumulation_steps=1, max_completion_length=RESPONSE_TOKENS,
         generation_kwargs={"min_new_tokens": RESPONSE_TOKENS}, temperature=1.0,
-        num_iterations=1, beta=BETA, learning_rate=LR, max_steps=steps, bf16=False,
-        fp16=False, gradient_checkpointing=False, use_cpu=True, report_to=[],
-        save_strategy="no", logging_steps=1000, disable_tqdm=True, seed=0,
+        num_iterations=1, beta=BETA, learning_rate=LR, max_steps=steps,
+        bf16=mixed == "bf16", fp16=mixed == "fp16", gradient_checkpointing=False,
+        use_cpu=device == "cpu", report_to=[], save_strategy="no", logging_steps=1000,
+        disable_tqdm=True, seed=0,
     )  # fmt: skip
 
 
-def worker(impl: str, preset: str, steps: int, threads: int) -> dict[str, Any]:
-    torch.set_num_threads(threads)
-    return run_ours(preset, steps) if impl == "grpo" else run_trl(preset, steps)
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    run = run_ours if args.worker == "grpo" else run_trl
+    return run(args.presets[0], args.steps_n, args.device, args.mixed_precision)
 
 
 # ---------------------------------------------------------------------- orchestration
@@ -238,7 +251,8 @@ def measure(impl: str, preset: str, args: argparse.Namespace) -> dict[str, Any] 
     python = args.trl_python if impl == "trl" else sys.executable
     command = [__file__, "--worker", impl, "--presets", preset]
     command += ["--steps", str(args.steps[preset]), "--threads", str(args.threads)]
-    outcome = fresh_process(python, command)
+    command += ["--device", args.device, "--mixed-precision", args.mixed_precision]
+    outcome = fresh_process(python, command, args.device)
     return outcome if isinstance(outcome, str) else run_figures(outcome, args.warmup)
 
 
@@ -259,13 +273,14 @@ def run_figures(raw: dict[str, Any], warmup: int) -> dict[str, Any]:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("episodes_per_s", "tokens_per_s", "gen_share", "step_seconds", "gflop_per_s")
     medians = {key: statistics.median(run[key] for run in runs) for key in keys}
-    return medians | {"flops_per_step": runs[0]["flops"], "runs": runs}
+    firsts = {"flops_per_step": runs[0]["flops"], "environment": runs[0]["environment"]}
+    return medians | firsts | {"runs": runs}
 
 
 def main() -> None:
     args = parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.presets[0], args.steps_n, args.threads)))
+        print(json.dumps(worker(args)))
         return
     args.steps = {p: args.steps_n or (12 if p == "tiny" else 8) for p in args.presets}
     if min(args.steps.values()) <= args.warmup:
@@ -285,7 +300,7 @@ def measure_preset(preset: str, args: argparse.Namespace) -> dict[str, Any]:
         for impl in IMPLS:
             outcome = measure(impl, preset, args)
             shown = outcome if isinstance(outcome, str) else f"{outcome['episodes_per_s']:.1f}"
-            print(f"{preset} {impl} run {repeat}: {shown}", file=sys.stderr)
+            print(f"{model_label(preset)} {impl} run {repeat}: {shown}", file=sys.stderr)
             runs[impl].append(outcome)
     figures = {}
     for impl, outcomes in runs.items():
@@ -309,9 +324,11 @@ def comparison(preset: str, by_impl: dict[str, Any]) -> dict[str, Any]:
 def save(
     preset: str, figures: dict[str, Any], args: argparse.Namespace, load_before: list[float]
 ) -> None:
-    """One preset's figures and settings, in <output dir>/grpo_throughput_<preset>.json."""
-    result = {"preset": preset, "settings": settings(args), "results": figures}
-    path = args.output_dir / f"grpo_throughput_{preset}.json"
+    """One model's figures and settings, in one file (see the module docstring for its name)."""
+    label = model_label(preset)
+    result = {"preset": label, "settings": settings(args), "results": figures}
+    name = result_name("grpo_throughput", label, args.device, args.mixed_precision)
+    path = args.output_dir / name
     write_result(path, result, load_before=load_before, trl=trl_version(args.trl_python))
     print(f"wrote {path}", file=sys.stderr)
 
@@ -321,28 +338,29 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "prompts_per_step": PROMPTS, "num_generations": K, "episodes_per_step": EPISODES,
         "prompt_tokens": PROMPT_TOKENS, "response_tokens": RESPONSE_TOKENS, "beta": BETA,
         "num_iterations": 1, "learning_rate": LR, "reward": "len(completion) / 100",
-        "dtype": "float32", "device": "cpu", "steps_per_run": args.steps,
+        "dtype": "float32", "mixed_precision": args.mixed_precision, "device": args.device,
+        "steps_per_run": args.steps,
         "warmup_steps": args.warmup, "runs": args.runs, "threads": args.threads,
     }  # fmt: skip
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [
-        "| preset | trainer | episodes/s | generating | GFLOP/step | GFLOP/s | ours/TRL | target "
+        "| model | trainer | episodes/s | generating | GFLOP/step | GFLOP/s | ours/TRL | target "
         "| ceiling at equal FLOP/s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for preset, by_impl in results.items():
-        comp = by_impl["comparison"]
+        comp, label = by_impl["comparison"], model_label(preset)
         for impl in IMPLS:
             fig, name = by_impl[impl], "ours (GRPO)" if impl == "grpo" else "TRL GRPOTrainer"
             if "error" in fig:
-                lines.append(f"| {preset} | {name} | {fig['error']} | | | | | | |")
+                lines.append(f"| {label} | {name} | {fig['error']} | | | | | | |")
                 continue
             ratio, target, ceiling = comparison_cells(comp) if impl == "grpo" else ("", "", "")
             gflop = fig["flops_per_step"]["total"] / 1e9
             lines.append(
-                f"| {preset} | {name} | {fig['episodes_per_s']:.1f} | {fig['gen_share']:.0%} | "
+                f"| {label} | {name} | {fig['episodes_per_s']:.1f} | {fig['gen_share']:.0%} | "
                 f"{gflop:.3f} | {fig['gflop_per_s']:.1f} | {ratio} | {target} | {ceiling} |"
             )
     return "\n".join(lines)
@@ -359,9 +377,12 @@ def comparison_cells(comp: dict[str, Any]) -> tuple[str, str, str]:
     return f"{speedup:.2f}x", verdict, f"{comp['flop_ratio']:.2f}x"
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "small"])
+    parser.add_argument(
+        "--presets", nargs="+", default=["tiny", "small"],
+        help="models: tiny, small, smollm2-135m or a shape directory (trainer_bench)",
+    )  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per trainer")
     parser.add_argument(
         "--steps", dest="steps_n", type=int, default=0,
@@ -369,6 +390,8 @@ def parse_args() -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--warmup", type=int, default=2, help="steps dropped from each run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=DEVICES, default="cpu")
+    parser.add_argument("--mixed-precision", choices=MIXED_PRECISION, default="no")
     parser.add_argument(
         "--trl-python", default=str(TRL_PYTHON), help="python of the TRL venv (make bench-trl)"
     )
@@ -377,7 +400,7 @@ def parse_args() -> argparse.Namespace:
         "--quick", action="store_true", help="smoke run: tiny, 2 steps (1 warm-up), 1 run"
     )
     parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.presets, args.steps_n, args.warmup, args.runs = ["tiny"], 2, 1, 1
         quick_dir = Path(tempfile.gettempdir()) / "grpo_throughput_quick"

