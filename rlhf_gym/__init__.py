@@ -12,8 +12,9 @@ from rlhf_gym.registration import register_envs
 from rlhf_gym.tasks import Task, get_task, registered_tasks
 
 if TYPE_CHECKING:
+    from rlhf_gym.envs.dialogue import DialogueEnv
     from rlhf_gym.envs.text_generation import TextGenerationEnv
-    from rlhf_gym.envs.vector import TextGenerationVectorEnv
+    from rlhf_gym.envs.vector import DialogueVectorEnv, TextGenerationVectorEnv
     from rlhf_gym.rewards.base import RewardPredictor, make_reward_predictor
     from rlhf_gym.rewards.gold import VaderSentiment
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "DialogueEnv": "rlhf_gym.envs.dialogue",
+        "DialogueVectorEnv": "rlhf_gym.envs.vector",
         "TextGenerationEnv": "rlhf_gym.envs.text_generation",
         "TextGenerationVectorEnv": "rlhf_gym.envs.vector",
         "RewardPredictor": "rlhf_gym.rewards.base",
@@ -34,6 +37,8 @@ ENV_IDS = register_envs()
 
 __all__ = [
     "ENV_IDS",
+    "DialogueEnv",
+    "DialogueVectorEnv",
     "RewardPredictor",
     "Task",
     "TextGenerationEnv",

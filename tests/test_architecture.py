@@ -11,10 +11,11 @@ UTILITIES = {"seeding", "validation", "lazy", "plugins", "distributed"}
 ALLOWED = {
     "tasks": set(),
     "models": set(),
-    "rewards": {"models"},
+    "dialogue": set(),
+    "rewards": {"dialogue", "models"},
     "preferences": {"models", "rewards"},
     "training": {"models", "preferences", "rewards"},
-    "envs": {"models", "rewards", "tasks"},
+    "envs": {"dialogue", "models", "rewards", "tasks"},
     "registration": {"tasks"},
     "evaluation": {"models", "rewards", "training"},
     "agents": {"envs", "models", "rewards"},

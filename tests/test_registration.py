@@ -1,4 +1,5 @@
-"""Registration: every `rlhf_gym/*` id passes Gymnasium's and stable-baselines3's env checkers."""
+"""Registration: every `rlhf_gym/*` id (single-turn and dialogue) passes Gymnasium's and
+stable-baselines3's env checkers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import rlhf_gym
-from rlhf_gym.registration import ENTRY_POINT, VECTOR_ENTRY_POINT, register_envs
+from rlhf_gym.registration import DIALOGUE_ENV, TEXT_ENV, register_envs
 from rlhf_gym.rewards.learned import LearnedRewardModel
 from rlhf_gym.tasks import registered_tasks
 
@@ -21,9 +22,18 @@ EXTRA_KWARGS = {
     "rlhf_gym/TextGeneration-v0": {
         "prompts": ["The museum", "Our new kettle"],
         "reward_predictor": "vader",
-    }
+    },
+    "rlhf_gym/Dialogue-v0": {
+        "prompts": ["Guess my number from 1 to 20."],
+        "user_simulator": "guess-number",
+        "reward_predictor": "vader",  # a text predictor reads the transcript
+    },
 }
 REGISTERED = sorted(env_id for env_id in registry if env_id.startswith("rlhf_gym/"))
+DIALOGUES = sorted(
+    ["rlhf_gym/Dialogue-v0", *(t.env_id for t in registered_tasks().values() if t.is_dialogue)]
+)
+SINGLE_TURN = sorted(set(REGISTERED) - set(DIALOGUES))
 
 
 def _make(env_id: str, tokenizer, **kwargs):
@@ -35,10 +45,12 @@ def test_ids_are_namespaced_versioned_and_cover_every_task():
     assert "rlhf_gym/TextGeneration-v0" in REGISTERED
     for task in registered_tasks().values():
         assert task.env_id in REGISTERED
+    assert {"rlhf_gym/GuessNumber-v0", "rlhf_gym/TwentyQuestions-v0"} < set(DIALOGUES)
     for env_id in REGISTERED:
         spec = registry[env_id]
         assert spec.namespace == "rlhf_gym" and spec.version is not None
-        assert spec.entry_point == ENTRY_POINT and spec.vector_entry_point == VECTOR_ENTRY_POINT
+        expected = DIALOGUE_ENV if env_id in DIALOGUES else TEXT_ENV
+        assert (spec.entry_point, spec.vector_entry_point) == expected
 
 
 def test_register_envs_is_idempotent():
@@ -63,7 +75,7 @@ def test_sb3_check_env(env_id, tiny_tokenizer):
         sb3_check_env(env.unwrapped, warn=True)
 
 
-@pytest.mark.parametrize("env_id", REGISTERED)
+@pytest.mark.parametrize("env_id", SINGLE_TURN)
 def test_make_and_step(env_id, tiny_tokenizer):
     env = _make(env_id, tiny_tokenizer, max_new_tokens=3)
     obs, info = env.reset(seed=0)
@@ -72,6 +84,19 @@ def test_make_and_step(env_id, tiny_tokenizer):
     for _ in range(3):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert terminated and truncated == (not info["eos"])
+    assert np.isfinite(reward) and np.isfinite(info["score"])
+
+
+@pytest.mark.parametrize("env_id", DIALOGUES)
+def test_make_and_talk(env_id, tiny_tokenizer):
+    """A dialogue of one turn ends, and is scored, when that turn ends."""
+    env = _make(env_id, tiny_tokenizer, max_new_tokens=3, max_turns=1)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs) and isinstance(info["prompt"], str)
+    env.action_space.seed(0)
+    for _ in range(3):
+        obs, reward, terminated, _, info = env.step(env.action_space.sample())
+    assert terminated and info["num_turns"] == 1 and env.observation_space.contains(obs)
     assert np.isfinite(reward) and np.isfinite(info["score"])
 
 

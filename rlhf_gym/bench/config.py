@@ -43,8 +43,11 @@ interval includes 0 while the RL agents raise the proxy and lower the gold)."""
 
 
 def default_tasks(model: str) -> tuple[str, ...]:
-    """Every registered task, or for the tiny preset :data:`TINY_TASKS`."""
-    return TINY_TASKS if model == "tiny" else tuple(sorted(registered_tasks()))
+    """Every registered single-turn task (the pipeline does not run dialogue tasks yet), or for
+    the tiny preset :data:`TINY_TASKS`."""
+    if model == "tiny":
+        return TINY_TASKS
+    return tuple(sorted(n for n in registered_tasks() if not get_task(n).is_dialogue))
 
 
 @dataclass

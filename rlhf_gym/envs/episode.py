@@ -14,6 +14,12 @@ and a Gymnasium ``step`` (which scores as it goes) cannot offer that. One step o
 
 Nothing changes before step 3, so a bad action or a bad predictor output in steps 1-2 leaves
 every episode as it was. Episodes start from the token ids of a :class:`PromptEncoder`.
+
+Both envs make steps 2-3 through their ``scorer`` (here a :class:`TextScorer`), whose
+``score_and_commit`` takes the planned steps of any number of episodes: the single env passes
+one, the vector env all of its sub-envs' at once. The dialogue env
+(:mod:`rlhf_gym.envs.dialogue_episode`) keeps the same shape with its own episode and scorer,
+and both episodes keep their token window in a :class:`TokenWindow`.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
@@ -30,6 +36,8 @@ from rlhf_gym.models import pad_token_id
 from rlhf_gym.rewards import RewardPredictor, check_scores
 
 Observation = dict[str, np.ndarray]
+StepResult = tuple[float, bool, bool, dict[str, Any]]
+"""``(reward, terminated, truncated, info)`` of one episode's step."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,6 +114,57 @@ class EpisodeSettings:
         return self.episode_config.missing_eos_penalty
 
 
+class TokenWindow:
+    """The newest ``length`` token ids of an episode, left-padded so that the newest is at
+    index -1, and the mask that is 1 on real tokens. Its arrays are only written in place, so
+    they can be rows of a batch buffer (:meth:`use_buffers`)."""
+
+    def __init__(self, length: int, pad_token_id: int) -> None:
+        self._pad_token_id = pad_token_id
+        self._input_ids = np.full(length, pad_token_id, dtype=np.int64)
+        self._attention_mask = np.zeros(length, dtype=np.int64)
+
+    def observation(self) -> Observation:
+        """Copies of the window: ``input_ids`` and ``attention_mask``, each ``(L,)``."""
+        return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
+
+    def use_buffers(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> None:
+        """Keep the window in these ``(L,)`` int64 arrays from now on, copying it in."""
+        for name, array in (("input_ids", input_ids), ("attention_mask", attention_mask)):
+            if array.shape != self._input_ids.shape or array.dtype != np.int64:
+                raise ValueError(
+                    f"{name} buffer has shape {array.shape} and dtype {array.dtype}; expected "
+                    f"shape {self._input_ids.shape} and dtype int64"
+                )
+        input_ids[:], attention_mask[:] = self._input_ids, self._attention_mask
+        self._input_ids, self._attention_mask = input_ids, attention_mask
+
+    def start(self, ids: Sequence[int]) -> None:
+        """Hold exactly ``ids`` (at most ``L`` of them), after padding."""
+        self._input_ids.fill(self._pad_token_id)
+        self._attention_mask.fill(0)
+        self._input_ids[len(self._input_ids) - len(ids) :] = ids
+        self._attention_mask[len(self._input_ids) - len(ids) :] = 1
+
+    def push(self, token: int) -> None:
+        """Append one token, dropping the oldest position."""
+        # Shift left by one: the left-padded window always ends with the newest token.
+        self._input_ids[:-1] = self._input_ids[1:]
+        self._attention_mask[:-1] = self._attention_mask[1:]
+        self._input_ids[-1] = token
+        self._attention_mask[-1] = 1
+
+    def extend(self, ids: Sequence[int]) -> None:
+        """Append ``ids`` (at most ``L`` of them), dropping as many of the oldest positions."""
+        count = len(ids)
+        if count == 0:
+            return
+        self._input_ids[:-count] = self._input_ids[count:]
+        self._attention_mask[:-count] = self._attention_mask[count:]
+        self._input_ids[-count:] = ids
+        self._attention_mask[-count:] = 1
+
+
 class PlannedStep(NamedTuple):
     """What a checked action would do, before it is committed to the episode."""
 
@@ -124,8 +183,7 @@ class TextEpisode:
 
     def __init__(self, config: EpisodeConfig) -> None:
         self._config = config
-        self._input_ids = np.full(config.sequence_length, config.pad_token_id, dtype=np.int64)
-        self._attention_mask = np.zeros(config.sequence_length, dtype=np.int64)
+        self._window = TokenWindow(config.sequence_length, config.pad_token_id)
         self._prompt = ""
         self._completion_ids: list[int] = []
         self._done: bool | None = None  # None until the first start
@@ -160,7 +218,7 @@ class TextEpisode:
 
     def observation(self) -> Observation:
         """Copies of the token window: ``input_ids`` and ``attention_mask``, each ``(L,)``."""
-        return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
+        return self._window.observation()
 
     def use_buffers(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> None:
         """Keep the token window in these ``(L,)`` int64 arrays from now on, copying it in.
@@ -168,14 +226,7 @@ class TextEpisode:
         The vector env passes rows of its ``(N, L)`` batch buffers, so that a batched
         observation is one copy instead of a stack of N arrays.
         """
-        for name, array in (("input_ids", input_ids), ("attention_mask", attention_mask)):
-            if array.shape != self._input_ids.shape or array.dtype != np.int64:
-                raise ValueError(
-                    f"{name} buffer has shape {array.shape} and dtype {array.dtype}; expected "
-                    f"shape {self._input_ids.shape} and dtype int64"
-                )
-        input_ids[:], attention_mask[:] = self._input_ids, self._attention_mask
-        self._input_ids, self._attention_mask = input_ids, attention_mask
+        self._window.use_buffers(input_ids, attention_mask)
 
     def start(self, prompt_ids: Sequence[int], prompt: str) -> None:
         """Begin an episode on ``prompt``, whose ids within the prompt budget are ``prompt_ids``."""
@@ -185,10 +236,7 @@ class TextEpisode:
                 f"max_prompt_tokens={self._config.max_prompt_tokens}"
             )
         self._prompt = prompt
-        self._input_ids.fill(self._config.pad_token_id)
-        self._attention_mask.fill(0)
-        self._input_ids[-len(prompt_ids) :] = prompt_ids
-        self._attention_mask[-len(prompt_ids) :] = 1
+        self._window.start(prompt_ids)
         self._completion_ids = []
         self._done = False
 
@@ -198,11 +246,8 @@ class TextEpisode:
         Raises ``RuntimeError`` before the first start or after the end, ``ValueError`` for an
         action that is not one token id of the vocabulary; either way nothing changes.
         """
-        if self._done is None:
-            raise RuntimeError("step() called before reset()")
-        if self._done:
-            raise RuntimeError("step() called after the episode ended; call reset() first")
-        token = _as_token(action, self._config.vocab_size)
+        check_steppable(self._done)
+        token = as_token(action, self._config.vocab_size)
         eos = token == self._config.eos_token_id
         ends = eos or len(self._completion_ids) + 1 >= self._config.max_new_tokens
         return PlannedStep(token=token, ends=ends, eos=eos)
@@ -217,11 +262,7 @@ class TextEpisode:
 
     def commit(self, planned: PlannedStep) -> None:
         """Apply a step that :meth:`plan` returned for the current state."""
-        # Shift left by one: the left-padded window always ends with the newest token.
-        self._input_ids[:-1] = self._input_ids[1:]
-        self._attention_mask[:-1] = self._attention_mask[1:]
-        self._input_ids[-1] = planned.token
-        self._attention_mask[-1] = 1
+        self._window.push(planned.token)
         self._completion_ids.append(planned.token)
         self._done = planned.ends
 
@@ -308,18 +349,71 @@ def check_prompt(prompt: Any) -> None:
         ) from None
 
 
+class EpisodeScorer(Protocol):
+    """Ends the planned steps of a batch of episodes: scores what they need, then commits them.
+
+    ``score_and_commit`` returns ``{position in steps: (reward, terminated, truncated, info)}``
+    for the steps that report something; every other step reports :func:`no_outcome`. A
+    failing score raises before any step is committed.
+    """
+
+    def score_and_commit(self, steps: Sequence[tuple[Any, Any]]) -> dict[int, StepResult]: ...
+
+
+class TextScorer:
+    """The end of a step of text episodes: every episode that ends is scored in **one**
+    predictor call, then every step is committed."""
+
+    def __init__(self, predictor: RewardPredictor) -> None:
+        self.predictor = predictor
+
+    def score_and_commit(
+        self, steps: Sequence[tuple[TextEpisode, PlannedStep]]
+    ) -> dict[int, StepResult]:
+        """The outcomes of the steps that end their episode, by position in ``steps``."""
+        ending = [i for i, (_, planned) in enumerate(steps) if planned.ends]
+        texts = [steps[i][0].texts(steps[i][1]) for i in ending]
+        scores = score_texts(self.predictor, texts).tolist()
+        for episode, planned in steps:
+            episode.commit(planned)
+        return {
+            i: steps[i][0].outcome(score, *text)
+            for i, score, text in zip(ending, scores, texts, strict=True)
+        }
+
+
+def no_outcome() -> StepResult:
+    """The result of a step that ends nothing: reward 0, no flag, an empty info."""
+    return 0.0, False, False, {}
+
+
+def check_steppable(done: bool | None) -> None:
+    """Raise ``RuntimeError`` unless an episode whose done flag is ``done`` (None before its
+    first start) can take a step."""
+    if done is None:
+        raise RuntimeError("step() called before reset()")
+    if done:
+        raise RuntimeError("step() called after the episode ended; call reset() first")
+
+
+_NO_SCORES = np.zeros(0, dtype=np.float32)
+_NO_SCORES.flags.writeable = False
+
+
 def score_texts(predictor: RewardPredictor, texts: Sequence[tuple[str, str]]) -> np.ndarray:
     """The checked float32 scores of ``(prompt, completion)`` pairs, from one predictor call.
 
     No pairs, no call. Scores of the wrong shape, non-finite or not numbers raise.
     """
     if not texts:
-        return np.zeros(0, dtype=np.float32)
+        return _NO_SCORES
     prompts, completions = zip(*texts, strict=True)
     return check_scores(predictor(list(prompts), list(completions)), len(texts), predictor)
 
 
-def _as_token(action: Any, vocab_size: int) -> int:
+def as_token(action: Any, vocab_size: int) -> int:
+    """The token id an action stands for; ``ValueError`` unless it is one integer id of the
+    vocabulary."""
     if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
         token = int(action)  # the common case, without building an array
     else:

@@ -6,34 +6,31 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from rlhf_gym.envs.arguments import (
+    UnsupportedRenderModeError,
+    check_render_mode,
+    positive,
+    resolve_predictor,
+    resolve_prompts,
+    window_spaces,
+)
 from rlhf_gym.envs.episode import (
     EpisodeConfig,
     EpisodeSettings,
     Observation,
-    PlannedStep,
     PromptEncoder,
     TextEpisode,
+    TextScorer,
     check_prompt,
-    score_texts,
+    no_outcome,
 )
 from rlhf_gym.models import load_tokenizer
-from rlhf_gym.rewards import RewardPredictor, RewardSpec, make_reward_predictor
+from rlhf_gym.rewards import RewardPredictor, RewardSpec
 from rlhf_gym.tasks import Task, get_task
 
 __all__ = ["Observation", "TextGenerationEnv", "UnsupportedRenderModeError", "check_prompt"]
-
-
-class UnsupportedRenderModeError(ValueError, TypeError):
-    """A render mode the env cannot produce.
-
-    It is also a ``TypeError`` because that is what callers that probe for a render mode catch
-    (stable-baselines3's ``make_vec_env`` tries ``render_mode="rgb_array"`` first), so they fall
-    back to no rendering instead of failing.
-    """
 
 
 class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
@@ -137,33 +134,24 @@ class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
         resolved_task = get_task(task) if task is not None else None
         self.task = resolved_task
         tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model)
-        self.prompts = _resolve_prompts(prompts, resolved_task, split)
-        self.reward_predictor: RewardPredictor = _resolve_predictor(reward_predictor, resolved_task)
-        new_tokens = _positive(
+        self.prompts = resolve_prompts(prompts, resolved_task, split)
+        predictor = _text_predictor(reward_predictor, resolved_task)
+        new_tokens = positive(
             "max_new_tokens", max_new_tokens, resolved_task and resolved_task.max_new_tokens, 24
         )
-        prompt_tokens = _positive(
+        prompt_tokens = positive(
             "max_prompt_tokens",
             max_prompt_tokens,
             resolved_task and resolved_task.max_prompt_tokens,
             32,
         )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise UnsupportedRenderModeError(
-                f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
-            )
+        check_render_mode(render_mode, self.metadata)
         self.render_mode = render_mode
         config = EpisodeConfig(tokenizer, prompt_tokens, new_tokens, float(missing_eos_penalty))
         self._episode = TextEpisode(config)
+        self._scorer = TextScorer(predictor)
         self._prompt_encoder = PromptEncoder(tokenizer, prompt_tokens)
-        token_box = spaces.Box(0, config.vocab_size - 1, (config.sequence_length,), np.int64)
-        self.observation_space = spaces.Dict(
-            {
-                "input_ids": token_box,
-                "attention_mask": spaces.Box(0, 1, (config.sequence_length,), np.int64),
-            }
-        )
-        self.action_space = spaces.Discrete(config.vocab_size)
+        self.observation_space, self.action_space = window_spaces(config)
 
     # ------------------------------------------------------------------ public state
     @property
@@ -174,6 +162,30 @@ class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
     @property
     def episode_config(self) -> EpisodeConfig:
         return self._episode.config
+
+    @property
+    def reward_predictor(self) -> RewardPredictor:
+        """Scores each finished completion; may be replaced."""
+        return self._scorer.predictor
+
+    @reward_predictor.setter
+    def reward_predictor(self, predictor: RewardPredictor) -> None:
+        self._scorer.predictor = predictor
+
+    @property
+    def scorer(self) -> TextScorer:
+        """Scores and commits planned steps of episodes in one predictor call (the vector env
+        ends its sub-envs' steps through it)."""
+        return self._scorer
+
+    def shared_arguments(self) -> dict[str, Any]:
+        """Keyword arguments that make an env built from the same arguments share this one's
+        tokenizer, reward predictor and prompt list (the vector env builds its sub-envs so)."""
+        return {
+            "tokenizer": self.tokenizer,
+            "reward_predictor": self.reward_predictor,
+            "prompts": self.prompts,
+        }
 
     @property
     def prompt_encoder(self) -> PromptEncoder:
@@ -212,13 +224,11 @@ class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
 
     def step(self, action: int) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         planned = self._episode.plan(action)
-        if not planned.ends:
-            self._commit(planned)
-            return self._episode.observation(), 0.0, False, False, {}
-        prompt, completion = self._episode.texts(planned)
-        score = float(score_texts(self.reward_predictor, [(prompt, completion)])[0])
-        self._commit(planned)  # only once the score is known to be good
-        reward, terminated, truncated, info = self._episode.outcome(score, prompt, completion)
+        # Committed only once the score is known to be good.
+        results = self._scorer.score_and_commit([(self._episode, planned)])
+        reward, terminated, truncated, info = results.get(0) or no_outcome()
+        if self.render_mode == "human":
+            self.render()
         return self._episode.observation(), reward, terminated, truncated, info
 
     def render(self) -> str | None:
@@ -233,40 +243,12 @@ class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
         print(text)
         return None
 
-    def _commit(self, planned: PlannedStep) -> None:
-        self._episode.commit(planned)
-        if self.render_mode == "human":
-            self.render()
 
-
-def _resolve_prompts(prompts: Sequence[str] | None, task: Task | None, split: str) -> list[str]:
-    if prompts is None:
-        if task is None:
-            raise ValueError("give either a task or a prompts list")
-        prompts = task.prompts(split)
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a sequence of strings, not a single string")
-    prompts = list(prompts)
-    if not prompts:
-        raise ValueError("the prompt list is empty")
-    for position, prompt in enumerate(prompts):
-        try:
-            check_prompt(prompt)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"prompts[{position}]: {err}") from err
-    return prompts
-
-
-def _resolve_predictor(spec: RewardSpec | None, task: Task | None) -> RewardPredictor:
-    if spec is None:
-        if task is None:
-            raise ValueError("give either a task or a reward_predictor")
-        spec = task.default_reward
-    return make_reward_predictor(spec)
-
-
-def _positive(name: str, value: int | None, task_default: int | None, default: int) -> int:
-    chosen = next(v for v in (value, task_default, default) if v is not None)
-    if isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer)) or chosen < 1:
-        raise ValueError(f"{name} must be a positive integer, got {chosen!r}")
-    return int(chosen)
+def _text_predictor(spec: RewardSpec | None, task: Task | None) -> RewardPredictor:
+    predictor = resolve_predictor(spec, task)
+    if not callable(predictor):
+        raise TypeError(
+            f"reward predictor {predictor!r} scores whole conversations only (it has no "
+            "(prompts, completions) call); use it with the dialogue env"
+        )
+    return predictor

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from rlhf_gym.envs.dialogue import DialogueEnv
+from rlhf_gym.envs.dialogue_episode import DialogueSettings
 from rlhf_gym.envs.episode import (
     EpisodeConfig,
+    EpisodeScorer,
     EpisodeSettings,
     Observation,
-    PlannedStep,
     check_prompt,
-    score_texts,
 )
 from rlhf_gym.envs.text_generation import TextGenerationEnv
 
@@ -44,13 +46,19 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
 
     **Contract with the sub-envs**, all public: they are reset and rendered through their
     Gymnasium API and stepped through ``env.episode`` (a
-    :class:`~rlhf_gym.envs.episode.TextEpisode`) in three phases: plan every action, score
-    the ending episodes in one call, commit. The sub-envs' settings are read-only properties
+    :class:`~rlhf_gym.envs.episode.TextEpisode`) in two phases: plan every action, then
+    ``env.scorer.score_and_commit`` the planned steps of all sub-envs at once (it scores the
+    ending episodes in one call, then commits). Sub-envs are built by ``env_class`` from the
+    same arguments plus the first one's ``shared_arguments()``, and share its
+    ``prompt_encoder``. The sub-envs' settings are read-only properties
     here too (``tokenizer``, ``eos_token_id``, ``pad_token_id``, ``vocab_size``,
     ``max_prompt_tokens``, ``max_new_tokens``, ``sequence_length``, ``missing_eos_penalty``),
     and ``get_attr`` / ``set_attr`` reach any other sub-env attribute (``np_random``...) as in
     ``SyncVectorEnv``, so callers need not index ``envs``.
     """
+
+    env_class: ClassVar[type[TextGenerationEnv] | type[DialogueEnv]] = TextGenerationEnv
+    """What each sub-env is."""
 
     def __init__(
         self,
@@ -64,7 +72,7 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
             or num_envs < 1
         ):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        self.envs = _sub_envs(int(num_envs), env_kwargs)
+        self.envs = _sub_envs(self.env_class, int(num_envs), env_kwargs)
         first = self.envs[0]
         self._episodes = [env.episode for env in self.envs]
         # Episodes write their token windows in place only, so they can be rows of one batch
@@ -74,7 +82,9 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
         for row, episode in enumerate(self._episodes):
             episode.use_buffers(self._input_ids[row], self._attention_mask[row])
         self.num_envs = int(num_envs)
-        self.reward_predictor = first.reward_predictor
+        # Its own scorer with the sub-envs' (shared) predictors: replacing the vector env's
+        # reward_predictor leaves the sub-envs' as they are.
+        self.scorer: EpisodeScorer = copy.copy(first.scorer)
         self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.metadata = {**first.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_mode = first.render_mode
@@ -88,6 +98,15 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
     def episode_config(self) -> EpisodeConfig:
         """The sub-envs' settings (all built from the same arguments, so all equal)."""
         return self.envs[0].episode.config
+
+    @property
+    def reward_predictor(self) -> Any:
+        """Scores the episodes that end; may be replaced."""
+        return self.scorer.predictor
+
+    @reward_predictor.setter
+    def reward_predictor(self, predictor: Any) -> None:
+        self.scorer.predictor = predictor
 
     def reset(
         self,
@@ -135,24 +154,22 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
         pending = {
             i: episode.plan(actions[i]) for i, episode in enumerate(self._episodes) if i not in idle
         }
-        # 2. Score every episode that ends on this step in one call.
-        ending = [i for i, step in pending.items() if step.ends]
-        texts = [self._episodes[i].texts(pending[i]) for i in ending]
-        scores = score_texts(self.reward_predictor, texts)
-        # 3. Commit.
+        # 2. Score every episode that ends on this step in one call, then commit.
+        pending_envs = list(pending)
+        results = self.scorer.score_and_commit([(self._episodes[i], s) for i, s in pending.items()])
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         infos: dict[str, Any] = {}
         for i in to_reset:
             infos = self._add_info(infos, self.envs[i].reset()[1], i)
-        for i, step in pending.items():
-            self._commit(i, step)
-        for score, i, (prompt, completion) in zip(scores, ending, texts, strict=True):
-            rewards[i], terminated[i], truncated[i], info = self._episodes[i].outcome(
-                float(score), prompt, completion
-            )
-            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+        if self.render_mode == "human":
+            for i in pending:
+                self.envs[i].render()  # what the sub-env's own step() would print
+        for position, (reward, ends, cut, info) in results.items():
+            i = pending_envs[position]
+            rewards[i], terminated[i], truncated[i] = reward, ends, cut
+            if (ends or cut) and self.autoreset_mode == AutoresetMode.SAME_STEP:
                 final_obs = self._episodes[i].observation()  # before the reset overwrites it
                 info = {"final_obs": final_obs, "final_info": info, **self.envs[i].reset()[1]}
             infos = self._add_info(infos, info, i)
@@ -187,11 +204,6 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
     def _disabled(self) -> bool:
         return self.autoreset_mode == AutoresetMode.DISABLED
 
-    def _commit(self, i: int, step: PlannedStep) -> None:
-        self._episodes[i].commit(step)
-        if self.render_mode == "human":
-            self.envs[i].render()  # what the sub-env's own step() would print
-
     def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:
             return [None] * self.num_envs
@@ -205,17 +217,29 @@ class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._attention_mask.copy()}
 
 
-def _sub_envs(num_envs: int, env_kwargs: dict[str, Any]) -> list[TextGenerationEnv]:
+class DialogueVectorEnv(DialogueSettings, TextGenerationVectorEnv):
+    """``num_envs`` copies of :class:`~rlhf_gym.envs.dialogue.DialogueEnv`, stepped together.
+
+    Everything :class:`TextGenerationVectorEnv` says holds, with conversations for episodes:
+    on each step one reward-predictor call scores every conversation that ends, and one call
+    of the turn reward predictor (if any) every turn that ends. The sub-envs share one user
+    simulator (a conversation starter draws each conversation's secret with the sub-env's own
+    ``np_random``). It also publishes ``max_turns`` and ``max_user_tokens``.
+    """
+
+    env_class = DialogueEnv
+
+
+def _sub_envs(
+    env_class: type[TextGenerationEnv] | type[DialogueEnv],
+    num_envs: int,
+    env_kwargs: dict[str, Any],
+) -> list[Any]:
     """``num_envs`` envs from the same arguments that share the first one's tokenizer,
-    predictor, prompt list and prompt encoder (so each listed prompt is tokenized once)."""
-    first = TextGenerationEnv(**env_kwargs)
-    shared = {
-        **env_kwargs,
-        "tokenizer": first.tokenizer,
-        "reward_predictor": first.reward_predictor,
-        "prompts": first.prompts,
-    }
-    envs = [first, *(TextGenerationEnv(**shared) for _ in range(num_envs - 1))]
+    predictors, prompt list and prompt encoder (so each listed prompt is tokenized once)."""
+    first = env_class(**env_kwargs)
+    shared = {**env_kwargs, **first.shared_arguments()}
+    envs = [first, *(env_class(**shared) for _ in range(num_envs - 1))]
     for env in envs[1:]:
         env.prompt_encoder = first.prompt_encoder
     return envs

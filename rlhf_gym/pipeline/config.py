@@ -254,7 +254,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self._check_types()
-        get_task(self.task)  # an unknown task fails here, with the list of known ones
+        if get_task(self.task).is_dialogue:  # an unknown task fails here, listing known ones
+            raise ValueError(
+                f"task {self.task!r} is a dialogue task; rlhf-gym run trains single-turn tasks "
+                "only so far (use its env, rlhf_gym.DialogueVectorEnv, directly)"
+            )
         known = available_agents()
         if not self.agents or any(name not in known for name in self.agents):
             raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {known}")

@@ -1,5 +1,5 @@
-"""Reward predictors: the protocol, gold labelers, learned / remote / ensemble predictors, and
-lookup by name or entry point."""
+"""Reward predictors: the protocols (text pairs, conversations), gold labelers, learned /
+remote / ensemble predictors, and lookup by name or entry point."""
 
 from typing import TYPE_CHECKING
 
@@ -8,10 +8,12 @@ from rlhf_gym.lazy import lazy_exports
 if TYPE_CHECKING:
     from rlhf_gym.rewards.base import (
         ENTRY_POINT_GROUP,
+        ConversationRewardPredictor,
         RewardPredictor,
         RewardSpec,
         available_predictors,
         check_scores,
+        conversation_scores,
         make_reward_predictor,
     )
     from rlhf_gym.rewards.ensemble import EnsemblePredictor
@@ -25,6 +27,8 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "ENTRY_POINT_GROUP": "rlhf_gym.rewards.base",
+        "ConversationRewardPredictor": "rlhf_gym.rewards.base",
+        "conversation_scores": "rlhf_gym.rewards.base",
         "RewardPredictor": "rlhf_gym.rewards.base",
         "RewardSpec": "rlhf_gym.rewards.base",
         "available_predictors": "rlhf_gym.rewards.base",
@@ -49,6 +53,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ArithmeticAnswer",
     "ConceptCoverage",
+    "ConversationRewardPredictor",
     "EnsemblePredictor",
     "InstructedLength",
     "KeywordScore",
@@ -62,6 +67,7 @@ __all__ = [
     "VaderSentiment",
     "available_predictors",
     "check_scores",
+    "conversation_scores",
     "make_reward_predictor",
     "sentiment_reward_model",
 ]

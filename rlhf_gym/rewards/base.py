@@ -1,4 +1,5 @@
-"""The reward-predictor protocol, score validation, and lookup by name or entry point."""
+"""The reward-predictor protocols (text pairs, whole conversations), score validation, and
+lookup by name or entry point."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rlhf_gym.dialogue.conversation import Message, reward_texts
 from rlhf_gym.plugins import Registry
 
 ENTRY_POINT_GROUP = "rlhf_gym.reward_predictors"
@@ -27,6 +29,8 @@ PREDICTORS = Registry(
         "sentiment-rm": "rlhf_gym.rewards.learned:sentiment_reward_model",
         "ensemble": "rlhf_gym.rewards.ensemble:EnsemblePredictor",
         "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
+        "guess-number": "rlhf_gym.dialogue.guess_number:gold_score",
+        "twenty-questions": "rlhf_gym.dialogue.twenty_questions:gold_score",
     },
 )
 """Built-in predictors by name, plus the ``rlhf_gym.reward_predictors`` entry-point group."""
@@ -43,7 +47,25 @@ class RewardPredictor(Protocol):
     def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray: ...
 
 
-RewardSpec = str | RewardPredictor | Callable[[Sequence[str], Sequence[str]], Any]
+@runtime_checkable
+class ConversationRewardPredictor(Protocol):
+    """Anything that scores whole conversations, reading their messages.
+
+    Each conversation is a sequence of ``{"role": "user" | "assistant", "content": str}``
+    messages from the user's opening on; it returns one finite float per conversation, as a
+    float32 array of shape ``(N,)``. A predictor that implements only :class:`RewardPredictor`
+    scores conversations too, through their text (:func:`conversation_scores`).
+    """
+
+    def score_conversations(self, conversations: Sequence[Sequence[Message]]) -> np.ndarray: ...
+
+
+RewardSpec = (
+    str
+    | RewardPredictor
+    | ConversationRewardPredictor
+    | Callable[[Sequence[str], Sequence[str]], Any]
+)
 
 
 def check_scores(scores: Any, expected: int, source: object = "reward predictor") -> np.ndarray:
@@ -69,12 +91,34 @@ def check_scores(scores: Any, expected: int, source: object = "reward predictor"
     return array
 
 
+def conversation_scores(
+    predictor: RewardPredictor | ConversationRewardPredictor,
+    conversations: Sequence[Sequence[Message]],
+) -> np.ndarray:
+    """The checked float32 scores of whole conversations, from one predictor call.
+
+    A :class:`ConversationRewardPredictor` gets the messages; any other predictor the
+    ``(prompt, completion)`` texts of :func:`rlhf_gym.dialogue.reward_texts` (the opening up to
+    the assistant's cue, and the rest of the transcript). No conversations, no call.
+    """
+    if not conversations:
+        return np.zeros(0, dtype=np.float32)
+    if isinstance(predictor, ConversationRewardPredictor):
+        scores = predictor.score_conversations(conversations)
+    else:
+        prompts, completions = zip(*(reward_texts(c) for c in conversations), strict=True)
+        scores = predictor(list(prompts), list(completions))
+    return check_scores(scores, len(conversations), predictor)
+
+
 def available_predictors() -> list[str]:
     """Names accepted by :func:`make_reward_predictor`: built-ins and installed plug-ins."""
     return PREDICTORS.names()
 
 
-def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
+def make_reward_predictor(
+    spec: RewardSpec, **kwargs: Any
+) -> RewardPredictor | ConversationRewardPredictor:
     """Turn a name, a predictor instance or a plain callable into a reward predictor.
 
     A name is looked up among the built-ins, then in the ``rlhf_gym.reward_predictors``
@@ -97,9 +141,9 @@ def make_reward_predictor(spec: RewardSpec, **kwargs: Any) -> RewardPredictor:
         return factory(**kwargs)
     if kwargs:
         raise TypeError("keyword arguments are only used when the predictor is given by name")
-    if callable(spec):
+    if callable(spec) or isinstance(spec, ConversationRewardPredictor):
         return spec
     raise TypeError(
-        "reward_predictor must be a name, a RewardPredictor or a callable, "
-        f"got {type(spec).__name__}"
+        "reward_predictor must be a name, a RewardPredictor or a callable (or, for "
+        f"conversations, a ConversationRewardPredictor), got {type(spec).__name__}"
     )

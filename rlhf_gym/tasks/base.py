@@ -39,10 +39,23 @@ class Task:
     value); None: the policy's own."""
     heldout_every: int = 5
     """Every ``heldout_every``-th prompt (1-based) belongs to the held-out ``test`` split."""
+    user_simulator: str | None = None
+    """A dialogue task's user simulator (a name of ``rlhf_gym.dialogue``'s registry): its env
+    is the multi-turn ``DialogueEnv``, its prompts are the user's opening messages. None: a
+    single-turn task."""
+    max_turns: int = 4
+    """Dialogue tasks: the assistant turns a conversation may take."""
+    max_user_tokens: int = 32
+    """Dialogue tasks: the longest user turn the env appends, in tokens."""
 
     @property
     def env_id(self) -> str:
         return f"rlhf_gym/{self.env_name}-v{self.version}"
+
+    @property
+    def is_dialogue(self) -> bool:
+        """The task is a conversation with a user simulator."""
+        return self.user_simulator is not None
 
     @property
     def demonstrations_resource(self) -> str:

@@ -9,7 +9,7 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pytest
 
-from rlhf_gym.bench.config import BenchConfig
+from rlhf_gym.bench.config import BenchConfig, default_tasks
 from rlhf_gym.bench.report import anchor_gains, score_matrix, scored_tasks
 from rlhf_gym.bench.results import gold_at_kl, overoptimisation
 from rlhf_gym.bench.runner import Bench
@@ -179,8 +179,13 @@ def test_overoptimisation_is_proxy_gain_minus_gold_gain_in_reference_deviations(
 
 def test_the_tiny_preset_defaults_to_the_tasks_it_can_learn():
     from rlhf_gym.bench.config import TINY_TASKS
-    from rlhf_gym.tasks import registered_tasks
 
     assert BenchConfig().tasks == TINY_TASKS
-    assert BenchConfig(model="small").tasks == tuple(sorted(registered_tasks()))
+    assert BenchConfig(model="small").tasks == default_tasks("small")
     assert BenchConfig(tasks=("arithmetic",)).tasks == ("arithmetic",)
+
+
+def test_other_models_default_to_every_single_turn_task():
+    # the pipeline cannot run the dialogue tasks yet
+    expected = ("arithmetic", "concepts", "length", "readable", "sentiment")
+    assert default_tasks("smollm2-135m") == expected

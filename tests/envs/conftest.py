@@ -1,14 +1,22 @@
-"""Fixtures for the env tests: a cheap deterministic reward predictor and env factories."""
+"""Fixtures for the env tests: cheap deterministic reward predictors, a scripted user and env
+factories."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 
-from rlhf_gym.envs import TextGenerationEnv, TextGenerationVectorEnv
+from rlhf_gym.dialogue import FinalReply
+from rlhf_gym.envs import (
+    DialogueEnv,
+    DialogueVectorEnv,
+    TextGenerationEnv,
+    TextGenerationVectorEnv,
+)
 
 PROMPTS = [
     "The film opened with",
@@ -133,3 +141,83 @@ def _assert_tree_equal() -> Callable[..., None]:
 @pytest.fixture(name="prompts")
 def _prompts() -> list[str]:
     return list(PROMPTS)
+
+
+# ---------------------------------------------------------------------- dialogue envs
+OPENINGS = ["Guess my number.", "Let us play a game.", "Ask me anything."]
+
+
+@dataclass(frozen=True)
+class ChattyUser:
+    """A scripted user whose replies depend on the history and on a drawn ``mood``: it ends
+    the conversation (None) or says a last word on some turn lengths, so random agents see
+    every way a conversation ends."""
+
+    mood: int
+
+    def __call__(self, history: Sequence[dict[str, str]]) -> Any:
+        said = history[-1]["content"]
+        if len(said) % 7 == 0:
+            return None
+        if len(said) % 7 == 1:
+            return FinalReply(f"Bye after {len(history) // 2} turns.")
+        return f"Mood {self.mood}: you wrote {len(said)} characters."
+
+
+class ChattyStarter:
+    """Starts each conversation with a mood drawn from the env's generator."""
+
+    def start(self, rng: np.random.Generator, split: str) -> ChattyUser:
+        return ChattyUser(int(rng.integers(100)))
+
+
+class ConversationLog:
+    """A conversation predictor whose score depends on the messages, and that logs each batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[list[dict[str, str]]]] = []
+
+    def score_conversations(self, conversations: Sequence[Any]) -> np.ndarray:
+        self.batches.append([list(c) for c in conversations])
+        return np.asarray([self.score(c) for c in conversations], dtype=np.float32)
+
+    @staticmethod
+    def score(conversation: Sequence[dict[str, str]]) -> float:
+        characters = sum(len(m["content"]) for m in conversation)
+        return float(np.float32(len(conversation) / 10 + characters % 13 / 100))
+
+
+def dialogue_defaults(tokenizer: Any, predictor: Any) -> dict[str, Any]:
+    """Small, fast dialogue settings shared by the single and the vector env fixtures."""
+    return {
+        "tokenizer": tokenizer,
+        "prompts": OPENINGS,
+        "user_simulator": ChattyStarter(),
+        "reward_predictor": predictor,
+        "max_new_tokens": 4,
+        "max_prompt_tokens": 24,
+        "max_turns": 3,
+        "max_user_tokens": 32,
+    }
+
+
+@pytest.fixture
+def conversation_log() -> ConversationLog:
+    return ConversationLog()
+
+
+@pytest.fixture
+def make_dialogue(tiny_tokenizer, conversation_log) -> Callable[..., DialogueEnv]:
+    def make(**kwargs: Any) -> DialogueEnv:
+        return DialogueEnv(**{**dialogue_defaults(tiny_tokenizer, conversation_log), **kwargs})
+
+    return make
+
+
+@pytest.fixture
+def make_dialogue_vec(tiny_tokenizer, conversation_log) -> Callable[..., DialogueVectorEnv]:
+    def make(num_envs: int, **kwargs: Any) -> DialogueVectorEnv:
+        defaults = dialogue_defaults(tiny_tokenizer, conversation_log)
+        return DialogueVectorEnv(num_envs, **{**defaults, **kwargs})
+
+    return make
