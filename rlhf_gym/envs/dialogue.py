@@ -31,13 +31,13 @@ from rlhf_gym.envs.dialogue_episode import (
     DialogueScorer,
     DialogueSettings,
 )
-from rlhf_gym.envs.episode import Observation, check_prompt, no_outcome
+from rlhf_gym.envs.episode import Observation, ScoredTokenSteps, check_prompt
 from rlhf_gym.models import load_tokenizer
 from rlhf_gym.rewards import ConversationRewardPredictor, RewardPredictor, RewardSpec
 from rlhf_gym.tasks import Task, get_task
 
 
-class DialogueEnv(DialogueSettings, gym.Env[Observation, int]):
+class DialogueEnv(ScoredTokenSteps, DialogueSettings, gym.Env[Observation, int]):
     """
     ## Description
 
@@ -262,27 +262,7 @@ class DialogueEnv(DialogueSettings, gym.Env[Observation, int]):
             self.render()
         return self._episode.observation(), {"prompt": opening}
 
-    def step(self, action: int) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        planned = self._episode.plan(action)
-        results = self._scorer.score_and_commit([(self._episode, planned)])
-        reward, terminated, truncated, info = results.get(0) or no_outcome()
-        if self.render_mode == "human":
-            self.render()
-        return self._episode.observation(), reward, terminated, truncated, info
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() called without a render_mode; pass render_mode='ansi' or 'human'"
-            )
-            return None
-        text = self._transcript()
-        if self.render_mode == "ansi":
-            return text
-        print(text)
-        return None
-
-    def _transcript(self) -> str:
+    def _render_text(self) -> str:
         """The conversation so far in plain text, with the agent's turn in progress."""
         messages = self._episode.conversation
         if not messages:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+import gymnasium as gym
 import numpy as np
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
@@ -385,6 +386,39 @@ class TextScorer:
 def no_outcome() -> StepResult:
     """The result of a step that ends nothing: reward 0, no flag, an empty info."""
     return 0.0, False, False, {}
+
+
+class ScoredTokenSteps:
+    """``step`` and ``render`` of an env whose episode takes one token per step: the step is
+    planned on ``_episode`` and committed by ``_scorer`` only once its score is known to be
+    good; ``render`` shows :meth:`_render_text` (``ansi`` returns it, ``human`` prints it)."""
+
+    render_mode: str | None
+    _episode: Any
+    _scorer: EpisodeScorer
+
+    def step(self, action: int) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        planned = self._episode.plan(action)
+        results = self._scorer.score_and_commit([(self._episode, planned)])
+        reward, terminated, truncated, info = results.get(0) or no_outcome()
+        if self.render_mode == "human":
+            self.render()
+        return self._episode.observation(), reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() called without a render_mode; pass render_mode='ansi' or 'human'"
+            )
+            return None
+        text = self._render_text()
+        if self.render_mode == "ansi":
+            return text
+        print(text)
+        return None
+
+    def _render_text(self) -> str:
+        raise NotImplementedError
 
 
 def check_steppable(done: bool | None) -> None:

@@ -21,10 +21,10 @@ from rlhf_gym.envs.episode import (
     EpisodeSettings,
     Observation,
     PromptEncoder,
+    ScoredTokenSteps,
     TextEpisode,
     TextScorer,
     check_prompt,
-    no_outcome,
 )
 from rlhf_gym.models import load_tokenizer
 from rlhf_gym.rewards import RewardPredictor, RewardSpec
@@ -33,7 +33,7 @@ from rlhf_gym.tasks import Task, get_task
 __all__ = ["Observation", "TextGenerationEnv", "UnsupportedRenderModeError", "check_prompt"]
 
 
-class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
+class TextGenerationEnv(ScoredTokenSteps, EpisodeSettings, gym.Env[Observation, int]):
     """
     ## Description
 
@@ -222,26 +222,8 @@ class TextGenerationEnv(EpisodeSettings, gym.Env[Observation, int]):
             self.render()
         return self._episode.observation(), {"prompt": text}
 
-    def step(self, action: int) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
-        planned = self._episode.plan(action)
-        # Committed only once the score is known to be good.
-        results = self._scorer.score_and_commit([(self._episode, planned)])
-        reward, terminated, truncated, info = results.get(0) or no_outcome()
-        if self.render_mode == "human":
-            self.render()
-        return self._episode.observation(), reward, terminated, truncated, info
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() called without a render_mode; pass render_mode='ansi' or 'human'"
-            )
-            return None
-        text = f"{self._episode.prompt}\u2502{self._episode.completion}"
-        if self.render_mode == "ansi":
-            return text
-        print(text)
-        return None
+    def _render_text(self) -> str:
+        return f"{self._episode.prompt}\u2502{self._episode.completion}"
 
 
 def _text_predictor(spec: RewardSpec | None, task: Task | None) -> RewardPredictor:
