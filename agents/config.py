@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rlhf_gym.distributed import MIXED_PRECISION
+from rlhf_gym.distributed import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_non_negative, require_positive
 
 REPORT_TO = ("csv", "tensorboard")
@@ -51,13 +51,7 @@ class NativeTrainerConfig:
             "others derive their own streams from it)."
         },
     )
-    mixed_precision: str = field(
-        default="no",
-        metadata={
-            "help": "Autocast of the forward passes: 'no', 'bf16' (recent GPUs) or 'fp16' "
-            "(accelerate's setting); log-probs and losses stay float32."
-        },
-    )
+    mixed_precision: str = mixed_precision_field()
     # ----------------------------------------------------------------- output
     output_dir: str | None = field(
         default=None,
@@ -77,10 +71,7 @@ class NativeTrainerConfig:
             "max_grad_norm", "max_new_tokens",
         )  # fmt: skip
         require_non_negative(self, "freeze_layers", "save_steps", "missing_eos_penalty")
-        require(
-            "mixed_precision", self.mixed_precision, self.mixed_precision in MIXED_PRECISION,
-            f"one of {MIXED_PRECISION}",
-        )  # fmt: skip
+        require_mixed_precision(self)
         self.report_to = tuple(self.report_to)
         bad = [sink for sink in self.report_to if sink not in REPORT_TO]
         require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")

@@ -72,6 +72,18 @@ def check_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> None
         )
 
 
+def check_shared_encoder(encoder: Any, tokenizer: Any, max_prompt_tokens: int, what: str) -> None:
+    """A shared ``what`` encoder must encode exactly as the env's own would, or observations
+    change: the same tokenizer object and the same ``max_prompt_tokens``."""
+    if encoder.tokenizer is not tokenizer:
+        raise ValueError(f"a shared {what} encoder must use this env's tokenizer object")
+    if encoder.max_prompt_tokens != max_prompt_tokens:
+        raise ValueError(
+            f"a shared {what} encoder must have max_prompt_tokens={max_prompt_tokens}, "
+            f"got {encoder.max_prompt_tokens}"
+        )
+
+
 def window_spaces(config: EpisodeConfig) -> tuple[spaces.Dict, spaces.Discrete]:
     """The observation space (the token window's ``input_ids`` and ``attention_mask``, each
     ``(sequence_length,)`` int64) and the action space (one token id)."""

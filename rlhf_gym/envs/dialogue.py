@@ -19,6 +19,7 @@ from rlhf_gym.dialogue.simulators import (
 )
 from rlhf_gym.envs.arguments import (
     check_render_mode,
+    check_shared_encoder,
     positive,
     resolve_predictor,
     resolve_prompts,
@@ -224,13 +225,7 @@ class DialogueEnv(ScoredTokenSteps, DialogueSettings, gym.Env[Observation, int])
 
     @prompt_encoder.setter
     def prompt_encoder(self, encoder: OpeningEncoder) -> None:
-        if encoder.tokenizer is not self.tokenizer:
-            raise ValueError("a shared opening encoder must use this env's tokenizer object")
-        if encoder.max_prompt_tokens != self.max_prompt_tokens:
-            raise ValueError(
-                f"a shared opening encoder must have max_prompt_tokens={self.max_prompt_tokens}, "
-                f"got {encoder.max_prompt_tokens}"
-            )
+        check_shared_encoder(encoder, self.tokenizer, self.max_prompt_tokens, "opening")
         self._prompt_encoder = encoder
 
     def shared_arguments(self) -> dict[str, Any]:

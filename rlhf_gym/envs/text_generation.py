@@ -11,6 +11,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from rlhf_gym.envs.arguments import (
     UnsupportedRenderModeError,
     check_render_mode,
+    check_shared_encoder,
     positive,
     resolve_predictor,
     resolve_prompts,
@@ -194,14 +195,7 @@ class TextGenerationEnv(ScoredTokenSteps, EpisodeSettings, gym.Env[Observation, 
 
     @prompt_encoder.setter
     def prompt_encoder(self, encoder: PromptEncoder) -> None:
-        # A shared encoder must encode exactly as this env's own would, or observations change.
-        if encoder.tokenizer is not self.tokenizer:
-            raise ValueError("a shared prompt encoder must use this env's tokenizer object")
-        if encoder.max_prompt_tokens != self.max_prompt_tokens:
-            raise ValueError(
-                f"a shared prompt encoder must have max_prompt_tokens={self.max_prompt_tokens}, "
-                f"got {encoder.max_prompt_tokens}"
-            )
+        check_shared_encoder(encoder, self.tokenizer, self.max_prompt_tokens, "prompt")
         self._prompt_encoder = encoder
 
     # ------------------------------------------------------------------ Gymnasium API

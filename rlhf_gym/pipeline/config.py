@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from rlhf_gym.distributed import MIXED_PRECISION
+from rlhf_gym.distributed import require_mixed_precision
 from rlhf_gym.models.presets import PRESETS
 from rlhf_gym.pipeline.agents import available_agents
 from rlhf_gym.rewards.ensemble import REDUCTIONS
@@ -263,10 +263,7 @@ class RunConfig:
         if not self.agents or any(name not in known for name in self.agents):
             raise ValueError(f"unknown agent {self.agent!r}; expected one or more of {known}")
         self._check_ranges()
-        require(
-            "mixed_precision", self.mixed_precision, self.mixed_precision in MIXED_PRECISION,
-            f"one of {MIXED_PRECISION}",
-        )  # fmt: skip
+        require_mixed_precision(self)
         if self.human_labels is not None and not Path(self.human_labels).is_file():
             raise FileNotFoundError(f"human_labels file {self.human_labels!r} does not exist")
 

@@ -17,35 +17,14 @@ With one process nothing is cut and every wrapper here is the identity.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from rlhf_gym.distributed import MIXED_PRECISION, DataParallel
+from rlhf_gym.distributed import DataParallel
 from rlhf_gym.training.loop import shuffled_batches
-from rlhf_gym.validation import require
-
-
-def mixed_precision_field() -> Any:
-    """The trainer configs' ``mixed_precision`` setting (one definition, one help text)."""
-    return field(
-        default="no",
-        metadata={
-            "help": "Autocast of the training and evaluation forward passes: 'no', 'bf16' "
-            "(recent GPUs; TRL's bf16=True) or 'fp16' (accelerate's setting, so the same "
-            "name as `accelerate launch --mixed_precision`). The weights and the optimiser "
-            "state keep their dtype; log-probs and losses are float32."
-        },
-    )
-
-
-def require_mixed_precision(config: Any) -> None:
-    """``config.mixed_precision`` is one of accelerate's modes."""
-    value = config.mixed_precision
-    require("mixed_precision", value, value in MIXED_PRECISION, f"one of {MIXED_PRECISION}")
 
 
 def start_data_parallel(mixed_precision: str, batch_size: int, dataset_size: int) -> DataParallel:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rlhf_gym.training.parallel import mixed_precision_field, require_mixed_precision
+from rlhf_gym.distributed import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_non_negative, require_positive
 
 
