@@ -43,9 +43,10 @@ def build_app(
     """A FastAPI app serving ``predictor`` on the JSON protocol, within ``limits``; with a
     ``token``, every request but ``/health`` must carry ``Authorization: Bearer <token>``."""
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict
+
+    from rlhf_gym.preferences.web import answer_validation_errors
 
     class ScoreRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
@@ -74,15 +75,7 @@ def build_app(
             return JSONResponse({"detail": detail}, 413)
         return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        # FastAPI's default echoes the offending input, which cannot be written back as JSON
-        # when it is NaN or Infinity (a 500); the location and the reason are what a client needs
-        detail = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in error.errors()
-        ]
-        return JSONResponse(status_code=422, content={"detail": detail})
+    answer_validation_errors(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -152,7 +152,6 @@ def _asset(path: str) -> str:
 def _add_guards(app: Any, token: str | None, max_body_bytes: int) -> None:
     """Token or loopback host, body size, security headers, and 422s that echo no input."""
     from fastapi import Request
-    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     @app.middleware("http")
@@ -165,9 +164,18 @@ def _add_guards(app: Any, token: str | None, max_body_bytes: int) -> None:
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    answer_validation_errors(app)
+
+
+def answer_validation_errors(app: Any) -> None:
+    """422s that say where and why a request is invalid, without echoing its input: FastAPI's
+    default echoes it, which cannot be written as JSON when it holds NaN or Infinity (a 500)."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        # FastAPI's default echoes the input back, which fails on NaN (a 500); say where and why
         detail = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in error.errors()
