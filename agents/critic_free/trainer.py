@@ -47,7 +47,7 @@ from agents.token_ppo.rollout import (
     response_logprobs,
 )
 from rlhf_gym.distributed import DataParallel
-from rlhf_gym.envs import TextGenerationVectorEnv
+from rlhf_gym.envs import make_vector_env
 from rlhf_gym.models import freeze_lower_layers
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
 
@@ -81,7 +81,10 @@ class CriticFreeTrainer(IterativeTrainer):
         tokenizer: its tokenizer (never modified); the env uses it too.
         config: the algorithm's config (default: its defaults).
         env_kwargs: keyword arguments of :class:`rlhf_gym.TextGenerationVectorEnv` (``task``,
-            ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...).
+            ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...), or of
+            :class:`rlhf_gym.DialogueVectorEnv` for a dialogue task: a group is then ``k``
+            conversations from one opening (each with its own secret) and a completion's
+            reward is its conversation's return.
         gold_predictor: an optional second scorer logged as ``objective/gold_scores``.
         monitors: more functions of ``(prompts, completions)`` logged as ``objective/<name>``.
         callbacks: functions called as ``callback(trainer, metrics)`` after each step (its
@@ -119,8 +122,8 @@ class CriticFreeTrainer(IterativeTrainer):
             env_kwargs or {}, tokenizer, max_new_tokens=cfg.max_new_tokens,
             missing_eos_penalty=cfg.missing_eos_penalty,
         )  # fmt: skip
-        self.env = TextGenerationVectorEnv(
-            num_envs=self.local_episodes, autoreset_mode=AutoresetMode.DISABLED, **self.env_kwargs
+        self.env = make_vector_env(
+            self.local_episodes, autoreset_mode=AutoresetMode.DISABLED, **self.env_kwargs
         )
         self.prompts: list[str] = self.env.get_attr("prompts")[0]
         self.prompt_rng = np.random.default_rng(self.dp.process_seed(cfg.seed, "prompt-order"))
@@ -236,12 +239,11 @@ class CriticFreeTrainer(IterativeTrainer):
     def _minibatch_step(self, batch: Batch, index: torch.Tensor) -> dict[str, float]:
         rollout = batch.rollout
         length = int(rollout.response_mask[index].sum(1).max())  # nothing to learn after it
-        end = rollout.prompt_length + length
         mask = rollout.response_mask[index, :length]  # (b, L)
         with self.dp.autocast():
             raw = self.trained_policy(
-                rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
-                rollout.prompt_length,
+                rollout.input_ids[index], rollout.attention_mask[index],
+                rollout.sources[index, :length],
             )  # fmt: skip
         logp_all = torch.log_softmax(self.sampler.logits(raw), -1)  # (b, L, V)
         tokens = rollout.responses[index, :length, None]
@@ -284,7 +286,7 @@ class CriticFreeTrainer(IterativeTrainer):
         }
         if group_std is not None:
             metrics["frac_reward_zero_std"] = float((group_std < 1e-6).float().mean())
-        metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
+        metrics.update(text_metrics(rollout, self.gold, self.monitors))
         return self.dp.reduce_metrics(
             metrics, {"completions/min_length": "min", "completions/max_length": "max"}
         )

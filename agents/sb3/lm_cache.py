@@ -1,14 +1,15 @@
 """Next-token outputs of a causal LM over left-padded windows, with a KV cache per env slot.
 
 SB3 steps every env one token at a time, so the observation of a slot at step t+1 is its window
-at step t shifted left by one, with the new token at index -1. While that holds, one forward of
-the new token over the cached keys/values gives the same logits as a full forward of the window;
-any slot whose observation does not extend its cache (a new episode, a different batch) falls back
-to a full forward.
+at step t shifted left by ``k`` with ``k`` new real tokens at the end: ``k = 1`` for the agent's
+token, ``k = 1 + len(info["user_token_ids"])`` when a dialogue turn ends and the user's reply
+follows it. While that holds, one forward of the ``k`` new tokens over the cached keys/values
+gives the same logits as a full forward of the window; any slot whose observation does not
+extend its cache (a new episode, a different batch) falls back to a full forward.
 
-Every slot's cache keeps exactly the window length ``L``: the env never lets a prompt plus its
-completion exceed ``L``, so after appending a token the oldest cached column is always padding
-and is dropped. Dropping masked columns changes nothing in attention.
+Every slot's cache keeps exactly the window length ``L``: the env never lets an episode exceed
+``L`` tokens, so the ``k`` oldest cached columns are padding when ``k`` tokens arrive, and are
+dropped. Dropping masked columns changes nothing in attention.
 """
 
 from __future__ import annotations
@@ -79,14 +80,21 @@ class SlotKVCache:
     def clear(self) -> None:
         self.input_ids, self.attention_mask, self.kv = None, None, []
 
-    def extends(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B,) bool: the slot's window is its cached window plus one new real token."""
+    def shifts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B,) long: ``k`` where the slot's window is its cached window shifted by ``k`` with
+        ``k`` new real tokens at the end (the padding it drops included), else 0."""
+        batch = input_ids.shape[0]
+        shifts = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
         if self.input_ids is None or self.input_ids.shape != input_ids.shape:
-            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        same_ids = (input_ids[:, :-1] == self.input_ids[:, 1:]).all(-1)
-        same_mask = (attention_mask[:, :-1] == self.attention_mask[:, 1:]).all(-1)
-        oldest_is_padding = self.attention_mask[:, 0] == 0
-        return same_ids & same_mask & oldest_is_padding & (attention_mask[:, -1] == 1)
+            return shifts
+        new = attention_mask.sum(-1) - self.attention_mask.sum(-1)  # (B,) new real tokens
+        for k in new[new > 0].unique().tolist():
+            same_ids = (input_ids[:, :-k] == self.input_ids[:, k:]).all(-1)
+            same_mask = (attention_mask[:, :-k] == self.attention_mask[:, k:]).all(-1)
+            oldest_are_padding = (self.attention_mask[:, :k] == 0).all(-1)
+            extends = (new == k) & same_ids & same_mask & oldest_are_padding
+            shifts = torch.where(extends, k, shifts)
+        return shifts
 
     def store(
         self, rows: torch.Tensor, kv: KV, input_ids: torch.Tensor, mask: torch.Tensor
@@ -115,12 +123,12 @@ class CachedCausalLM:
     @torch.no_grad()
     def next_token(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> NextTokenOutput:
         """Outputs at the newest token of each window (B, L) -> logits (B, V), hidden (B, E)."""
-        extends = self.cache.extends(input_ids, attention_mask)
+        shifts = self.cache.shifts(input_ids, attention_mask)
         outputs: list[tuple[torch.Tensor, NextTokenOutput]] = []
-        rows = extends.nonzero().squeeze(-1)
-        if rows.numel():
-            outputs.append((rows, self._extend(rows, input_ids, attention_mask)))
-        rows = (~extends).nonzero().squeeze(-1)
+        for k in shifts[shifts > 0].unique().tolist():
+            rows = (shifts == k).nonzero().squeeze(-1)
+            outputs.append((rows, self._extend(rows, k, input_ids, attention_mask)))
+        rows = (shifts == 0).nonzero().squeeze(-1)
         if rows.numel():
             out, kv = full_forward(self.model, input_ids[rows], attention_mask[rows], True)
             self.cache.store(rows, kv, input_ids, attention_mask)
@@ -128,24 +136,25 @@ class CachedCausalLM:
         return _merge(outputs, input_ids.shape[0])
 
     def _extend(
-        self, rows: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        self, rows: torch.Tensor, k: int, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> NextTokenOutput:
-        """Feed only the newest token of ``rows`` over their cached windows."""
+        """Feed only the ``k`` newest tokens of ``rows`` over their cached windows."""
         old_mask = self.cache.attention_mask[rows]  # (R, L)
         every_row = rows.numel() == input_ids.shape[0]
-        kv = self.cache.kv if every_row else [(k[rows], v[rows]) for k, v in self.cache.kv]
+        kv = self.cache.kv if every_row else [(k_[rows], v[rows]) for k_, v in self.cache.kv]
         past = DynamicCache(ddp_cache_data=kv)
+        first = attention_mask[rows].sum(-1, keepdim=True) - k  # (R, 1) the first new position
         out = self.model(
-            input_ids=input_ids[rows, -1:],
-            attention_mask=torch.cat([old_mask, torch.ones_like(old_mask[:, :1])], dim=1),
-            position_ids=attention_mask[rows].sum(-1, keepdim=True) - 1,
+            input_ids=input_ids[rows, -k:],
+            attention_mask=torch.cat([old_mask, old_mask.new_ones(len(rows), k)], dim=1),
+            position_ids=first + torch.arange(k, device=first.device),
             cache=past,
             use_cache=True,
             output_hidden_states=True,
             logits_to_keep=1,
         )
-        # Drop the oldest column (padding, see the module docstring) to keep length L.
-        kv = [(k[:, :, 1:], v[:, :, 1:]) for k, v in _cache_tensors(out.cache)]
+        # Drop the k oldest columns (padding, see the module docstring) to keep length L.
+        kv = [(keys[:, :, k:], values[:, :, k:]) for keys, values in _cache_tensors(out.cache)]
         self.cache.store(rows, kv, input_ids, attention_mask)
         return _next_token_output(out)
 

@@ -1,7 +1,7 @@
 """Pure functions of the PPO update: rewards, GAE, masked whitening, clipped losses, stats.
 
-All tensors are (B, R): B episodes, R response positions; ``mask`` is 1 on the response's real
-tokens (up to and including EOS) and 0 after it.
+All tensors are (B, R): B episodes, R actions (the agent's tokens; in a dialogue, those of all
+its turns in order); ``mask`` is 1 on the episode's actions (EOS included) and 0 after them.
 """
 
 from __future__ import annotations
@@ -49,19 +49,17 @@ def masked_whiten(
 def kl_rewards(
     logprobs: torch.Tensor,
     ref_logprobs: torch.Tensor,
-    scores: torch.Tensor,
+    env_rewards: torch.Tensor,
     mask: torch.Tensor,
     beta: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token rewards ``-beta * (logp - logp_ref)``, plus each score at its last token.
+    """Per-token rewards ``-beta * (logp - logp_ref)`` plus the env's reward for each token
+    (the score at the last token; in a dialogue, also any turn rewards at turn ends).
 
-    scores (B,). Returns (rewards, non_score_rewards), both (B, R) and 0 outside the mask.
+    env_rewards (B, R). Returns (rewards, non_score_rewards), both (B, R) and 0 outside the mask.
     """
     non_score = -beta * (logprobs - ref_logprobs) * mask
-    last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,)
-    rewards = non_score.clone()
-    rewards[torch.arange(len(scores), device=scores.device), last] += scores
-    return rewards, non_score
+    return non_score + env_rewards * mask, non_score
 
 
 def gae(

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.token_ppo.rollout import Rollout, episode_scores
+
 
 class MetricLogger:
     """Writes each iteration's metrics to ``metrics.csv`` and/or TensorBoard in ``directory``."""
@@ -61,15 +63,17 @@ def check_finite_losses(metrics: dict[str, float], iteration: int, agent: str) -
 
 
 def text_metrics(
-    prompts: list[str],
-    completions: list[str],
-    gold: Callable[[list[str], list[str]], Any] | None,
+    rollout: Rollout,
+    gold: Callable[..., Any] | None,
     monitors: Mapping[str, Callable[[list[str], list[str]], Any]],
 ) -> dict[str, float]:
-    """Batch means of scorers of a rollout's texts: ``objective/gold_scores`` from ``gold``
-    (when given) and ``objective/<name>`` for each monitor."""
-    scorers = {**({"gold_scores": gold} if gold is not None else {}), **monitors}
-    return {
-        f"objective/{name}": float(np.asarray(fn(prompts, completions), dtype=np.float64).mean())
-        for name, fn in scorers.items()
-    }
+    """Batch means of scorers of a rollout's episodes: ``objective/gold_scores`` from ``gold``
+    (when given; a dialogue's conversations, see :func:`episode_scores`) and
+    ``objective/<name>`` for each monitor (of the ``(prompts, completions)`` texts)."""
+    metrics = {}
+    if gold is not None:
+        metrics["objective/gold_scores"] = float(episode_scores(gold, rollout).mean())
+    for name, fn in monitors.items():
+        scores = np.asarray(fn(rollout.prompts, rollout.completions), dtype=np.float64)
+        metrics[f"objective/{name}"] = float(scores.mean())
+    return metrics

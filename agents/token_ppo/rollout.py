@@ -1,4 +1,5 @@
-"""Batched generation with a KV cache that steps the vector env with every batch of tokens.
+"""Batched generation with a KV cache that steps the vector env with every batch of tokens
+(single-turn responses or whole conversations).
 
 The env is the source of truth for episode ends and rewards; the sampler checks that the env
 ends exactly the episodes it expects (EOS or the length budget), so the two never disagree
@@ -8,6 +9,7 @@ about which tokens belong to a response.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,29 +20,45 @@ from transformers import PreTrainedModel, StaticCache
 
 from agents.lm import position_ids_from_mask, token_logprobs
 from agents.token_ppo.value import ActorCritic, response_hidden, run_trunk
-from rlhf_gym.envs import TextGenerationVectorEnv
+from rlhf_gym.dialogue import Message, reward_texts
+from rlhf_gym.envs import DialogueVectorEnv, TextGenerationVectorEnv
+from rlhf_gym.rewards import conversation_scores
 
 
 @dataclass
 class Rollout:
-    """One batch of finished episodes, padded to ``P + R`` tokens."""
+    """One batch of finished episodes: the token sequences as the policy read them and, for
+    each action (a token the agent wrote), the column that predicted it, its log-prob, value
+    and env reward.
 
-    input_ids: torch.Tensor  # (B, P + R) left-padded prompt, response, pad after its end
-    attention_mask: torch.Tensor  # (B, P + R) 0 on padding and after the response's end
-    prompt_length: int  # P
-    response_mask: torch.Tensor  # (B, R) float, 1 on response tokens (EOS included)
-    logprobs: torch.Tensor  # (B, R) sampling log-probs (temperature and EOS ban applied)
-    values: torch.Tensor | None  # (B, R) from the shared value head during generation
-    scores: torch.Tensor  # (B,) env reward: score minus the missing-EOS penalty
-    raw_scores: np.ndarray  # (B,) the reward predictor's own score
-    eos: np.ndarray  # (B,) bool: the response ended with EOS
+    Single-turn: a sequence is the left-padded prompt (``P`` columns), then the response;
+    action ``j`` sits at column ``P + j`` and column ``P - 1 + j`` predicts it. Dialogue: the
+    user's turns follow the agent's in the sequence, and where another row read more tokens at
+    a step, a row has padding (mask 0) in the middle; ``sources`` says which column predicted
+    each action. Every (B, A) tensor is 0 (or padding) after the row's last action.
+    """
+
+    input_ids: torch.Tensor  # (B, S) every token of every episode, as fed to the policy
+    attention_mask: torch.Tensor  # (B, S) 1 on real tokens, 0 on padding and after the end
+    prompt_length: int  # P: the columns of the left-padded prompts (openings)
+    sources: torch.Tensor  # (B, A) long: the column whose state predicted each action
+    responses: torch.Tensor  # (B, A) the actions, padding after the last
+    response_mask: torch.Tensor  # (B, A) float, 1 on actions (every turn's EOS included)
+    logprobs: torch.Tensor  # (B, A) sampling log-probs (temperature and EOS ban applied)
+    values: torch.Tensor | None  # (B, A) from the shared value head during generation
+    rewards: torch.Tensor  # (B, A) the env's reward for each action (score, turn rewards)
+    raw_scores: np.ndarray  # (B,) the reward predictor's own score of the episode
+    eos: np.ndarray  # (B,) bool: every turn (the response) ended with EOS
     prompts: list[str]
-    completions: list[str]
+    completions: list[str]  # a dialogue's: the rest of its transcript (``reward_texts``)
+    conversations: list[list[Message]] | None  # a dialogue's messages; None if single-turn
     seconds: float  # wall time of generation + env stepping
 
     @property
-    def responses(self) -> torch.Tensor:
-        return self.input_ids[:, self.prompt_length :]  # (B, R)
+    def scores(self) -> torch.Tensor:
+        """Each episode's return from the env (B,): the score minus missing-EOS penalties,
+        plus any per-turn rewards."""
+        return self.rewards.sum(1)
 
     def rows(self, index: slice) -> Rollout:
         """The episodes ``index`` (e.g. one data-parallel process's share) as a rollout."""
@@ -48,14 +66,17 @@ class Rollout:
             input_ids=self.input_ids[index],
             attention_mask=self.attention_mask[index],
             prompt_length=self.prompt_length,
+            sources=self.sources[index],
+            responses=self.responses[index],
             response_mask=self.response_mask[index],
             logprobs=self.logprobs[index],
             values=None if self.values is None else self.values[index],
-            scores=self.scores[index],
+            rewards=self.rewards[index],
             raw_scores=self.raw_scores[index],
             eos=self.eos[index],
             prompts=self.prompts[index],
             completions=self.completions[index],
+            conversations=None if self.conversations is None else self.conversations[index],
             seconds=self.seconds,
         )
 
@@ -106,11 +127,11 @@ def response_logits(
     model: PreTrainedModel,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    prompt_length: int,
+    sources: torch.Tensor,
 ) -> torch.Tensor:
-    """Raw logits (B, R, V) that predict each response token of ``input_ids`` (B, P + R), in
-    one forward pass with the rollout's positions (see ``response_hidden``)."""
-    hidden = response_hidden(model.base_model, input_ids, attention_mask, prompt_length)
+    """Raw logits (B, A, V) that predict each action, from the sequences (B, S) and the
+    actions' source columns (B, A), in one forward pass (see ``response_hidden``)."""
+    hidden = response_hidden(model.base_model, input_ids, attention_mask, sources)
     return model.get_output_embeddings()(hidden)
 
 
@@ -123,16 +144,24 @@ class ResponseLogits(nn.Module):
         self.model = model
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sources: torch.Tensor
     ) -> torch.Tensor:
-        return response_logits(self.model, input_ids, attention_mask, prompt_length)
+        return response_logits(self.model, input_ids, attention_mask, sources)
 
 
 def response_logprobs(model: PreTrainedModel, rollout: Rollout, sampler: Sampler) -> torch.Tensor:
-    """Log-probs (B, R) of the rollout's response tokens under ``model`` and ``sampler``'s
-    distribution (temperature, banned EOS); positions past a response's end are not masked."""
-    raw = response_logits(model, rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
+    """Log-probs (B, A) of the rollout's actions under ``model`` and ``sampler``'s
+    distribution (temperature, banned EOS); positions past a row's last action are not masked."""
+    raw = response_logits(model, rollout.input_ids, rollout.attention_mask, rollout.sources)
     return sampler.logprobs(raw, rollout.responses)
+
+
+def episode_scores(predictor: Callable[..., Any], rollout: Rollout) -> np.ndarray:
+    """``predictor``'s scores (B,) of the rollout's episodes: of its conversations in a dialogue
+    (:func:`rlhf_gym.rewards.conversation_scores`), else of its ``(prompts, completions)``."""
+    if rollout.conversations is not None:
+        return conversation_scores(predictor, rollout.conversations)
+    return np.asarray(predictor(rollout.prompts, rollout.completions), dtype=np.float64)
 
 
 def merge_env_kwargs(given: dict[str, Any], tokenizer: Any, **settings: Any) -> dict[str, Any]:
@@ -157,92 +186,161 @@ def generate(
     sampler: Sampler,
     static_cache: bool | None = None,
 ) -> Rollout:
-    """Sample one response per env slot token by token, stepping ``env`` with each token.
+    """Sample every slot's episode token by token, stepping ``env`` with each batch of tokens.
 
+    ``env`` is a :class:`TextGenerationVectorEnv` (one response per slot) or a
+    :class:`DialogueVectorEnv` (a conversation per slot: when a turn ends, the user's reply,
+    ``info["user_token_ids"]``, extends the KV cache after the agent's token; rows that have
+    nothing more to read at a step read padding, so every row advances one action a step).
     ``actor`` is TokenPPO's actor-critic (its shared value head's values are read on the way)
     or a plain causal LM (the critic-free agents; ``Rollout.values`` is then None).
     ``static_cache``: preallocate the KV cache for the whole response (transformers'
     ``StaticCache``) instead of growing it by a token each step; None does so on CUDA, where
     it saves a reallocation per token, and not on CPU, where attending over the unfilled rest
-    of the buffer costs more than the copies.
+    of the buffer costs more than the copies. Dialogues always grow it (their length is not
+    known in advance).
     """
     start = time.perf_counter()
     if not isinstance(actor, ActorCritic):
         actor = ActorCritic.policy_only(actor)
     device = next(actor.parameters()).device
     prompt_ids, prompt_mask = (t.to(device) for t in prompt_batch(observation))
-    batch, budget = prompt_ids.shape[0], env.max_new_tokens
-    eos_id, pad_id = env.eos_token_id, env.pad_token_id
-    tokens = torch.full((batch, budget), pad_id, dtype=torch.long, device=device)
-    logprobs = torch.zeros(batch, budget, device=device)
-    values = torch.zeros(batch, budget, device=device)
-    lengths = np.zeros(batch, dtype=np.int64)
-    outcome = _Outcome(batch)
-    mask, step_ids = prompt_mask, prompt_ids
-    positions = position_ids_from_mask(prompt_mask)
-    if static_cache if static_cache is not None else device.type == "cuda":
-        cache = StaticCache(config=actor.policy.config, max_cache_len=prompt_ids.shape[1] + budget)
-    else:
-        cache = None
-    for t in range(budget):
-        hidden, cache = run_trunk(actor.trunk, step_ids, mask, positions, cache)
-        raw = actor.lm_head(hidden[:, -1])  # (B, V)
-        token, logprob = sampler.sample(raw)  # (B,), (B,)
+    batch, prompt_length = prompt_ids.shape
+    outcome = _Outcome(env, batch)
+    steps = outcome.max_actions
+    responses = torch.full((batch, steps), env.pad_token_id, dtype=torch.long, device=device)
+    sources = torch.zeros(batch, steps, dtype=torch.long, device=device)
+    logprobs = torch.zeros(batch, steps, device=device)
+    values = torch.zeros(batch, steps, device=device)
+    rewards = torch.zeros(batch, steps, device=device)
+    fed_ids, fed_mask = [prompt_ids], [prompt_mask]
+    mask = prompt_mask  # (B, S so far): everything fed
+    newest = torch.full((batch,), prompt_length - 1, device=device)  # each row's last real column
+    cache = None
+    wants_static = static_cache if static_cache is not None else device.type == "cuda"
+    if wants_static and not outcome.dialogue:
+        cache = StaticCache(
+            config=actor.policy.config, max_cache_len=prompt_length + env.max_new_tokens
+        )
+    for t in range(steps):
+        feed_ids = fed_ids[-1]
+        positions = position_ids_from_mask(mask)[:, -feed_ids.shape[1] :]
+        hidden, cache = run_trunk(actor.trunk, feed_ids, mask, positions, cache)
+        offset = (newest - (mask.shape[1] - feed_ids.shape[1])).clamp(min=0)  # finished rows: any
+        state = hidden[torch.arange(batch, device=device), offset]  # (B, H)
+        token, logprob = sampler.sample(actor.lm_head(state))  # (B,), (B,)
         live = torch.as_tensor(~outcome.done, device=device)
-        tokens[:, t] = torch.where(live, token, pad_id)
+        responses[:, t] = torch.where(live, token, env.pad_token_id)
         logprobs[:, t] = logprob * live
+        sources[:, t] = newest
         if actor.shared:
-            values[:, t] = actor.value_head(hidden[:, -1]) * live
-        lengths += ~outcome.done
+            values[:, t] = actor.value_head(state) * live
         chosen = token.cpu().numpy()
-        outcome.record(env.step(chosen), chosen, t, budget, eos_id)
+        step_rewards, user_turns = outcome.record(env.step(chosen), chosen, t)
+        rewards[:, t] = torch.as_tensor(step_rewards, device=device)
+        next_ids, next_mask = _next_feed(chosen, live.cpu().numpy(), user_turns, env.pad_token_id)
+        fed_ids.append(next_ids.to(device))
+        fed_mask.append(next_mask.to(device))
+        newest = torch.where(
+            live, mask.shape[1] + next_mask.to(device).sum(1) - 1, newest
+        )  # right-padded feed: a row's tokens come first
+        mask = torch.cat([mask, fed_mask[-1]], 1)
         if outcome.done.all():
             break
-        mask = torch.cat([mask, mask.new_ones(batch, 1)], 1)
-        step_ids, positions = token[:, None], positions[:, -1:] + 1
-    lengths_t = torch.as_tensor(lengths, device=device)
-    response_mask = torch.arange(budget, device=device)[None] < lengths_t[:, None]  # (B, R)
+    lengths = torch.as_tensor(outcome.actions, device=device)
+    response_mask = torch.arange(steps, device=device)[None] < lengths[:, None]  # (B, A)
     return Rollout(
-        input_ids=torch.cat([prompt_ids, tokens], 1),
-        attention_mask=torch.cat([prompt_mask, response_mask.long()], 1),
-        prompt_length=prompt_ids.shape[1],
+        input_ids=torch.cat(fed_ids, 1),
+        attention_mask=mask,
+        prompt_length=prompt_length,
+        sources=sources,
+        responses=responses,
         response_mask=response_mask.float(),
         logprobs=logprobs,
         values=values if actor.shared else None,
-        scores=torch.as_tensor(outcome.rewards, dtype=torch.float32, device=device),
+        rewards=rewards,
         raw_scores=outcome.raw_scores,
         eos=outcome.eos,
         prompts=outcome.prompts,
         completions=outcome.completions,
+        conversations=outcome.conversations,
         seconds=time.perf_counter() - start,
     )
 
 
-class _Outcome:
-    """What the env reported for each slot, checked against the sampler's own bookkeeping."""
+def _next_feed(
+    tokens: np.ndarray, live: np.ndarray, user_turns: list[tuple[int, ...]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What each row reads next: its action then the user's turn (if the action ended a turn),
+    right-padded to the longest row; finished rows read padding. Both (B, W)."""
+    rows = [
+        [int(tok), *turn] if alive else []
+        for tok, alive, turn in zip(tokens, live, user_turns, strict=True)
+    ]
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
 
-    def __init__(self, batch: int) -> None:
+
+class _Outcome:
+    """What the env reported for each slot, checked against the sampler's own bookkeeping:
+    a turn ends exactly on EOS or at the turn's token budget, an episode only where a turn
+    ends, and a single-turn episode (or a dialogue's last allowed turn) always there."""
+
+    def __init__(self, env: TextGenerationVectorEnv, batch: int) -> None:
+        self.dialogue = isinstance(env, DialogueVectorEnv)
+        self.max_turns = env.max_turns if isinstance(env, DialogueVectorEnv) else 1
+        self.turn_budget, self.eos_id = env.max_new_tokens, env.eos_token_id
+        self.max_actions = self.max_turns * self.turn_budget
         self.done = np.zeros(batch, dtype=bool)
-        self.rewards = np.zeros(batch, dtype=np.float32)
+        self.actions = np.zeros(batch, dtype=np.int64)
+        self.turn_length = np.zeros(batch, dtype=np.int64)
+        self.turns = np.zeros(batch, dtype=np.int64)
         self.raw_scores = np.zeros(batch, dtype=np.float32)
-        self.eos = np.zeros(batch, dtype=bool)
+        self.eos = np.ones(batch, dtype=bool)
         self.prompts = [""] * batch
         self.completions = [""] * batch
+        self.conversations: list[list[Message]] | None = (
+            [[] for _ in range(batch)] if self.dialogue else None
+        )
 
-    def record(self, step: tuple, tokens: np.ndarray, t: int, budget: int, eos_id: int) -> None:
+    def record(
+        self, step: tuple, tokens: np.ndarray, t: int
+    ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+        """Check and keep step ``t``'s outcome; return each slot's reward (0 for finished
+        slots) and the user's tokens after each slot's action (``()`` if none)."""
         _, rewards, terminated, truncated, info = step
+        live = ~self.done
+        self.actions += live
+        self.turn_length += live
+        turn_ends = live & ((tokens == self.eos_id) | (self.turn_length == self.turn_budget))
         ended = terminated | truncated
-        expected = ~self.done & ((tokens == eos_id) | (t == budget - 1))
-        if not np.array_equal(ended, expected):
+        must_end = turn_ends & (self.turns + 1 == self.max_turns)
+        if (ended & ~turn_ends).any() or (must_end & ~ended).any():
             raise RuntimeError(
-                f"the env ended episodes {np.flatnonzero(ended).tolist()} at response token {t} "
-                f"but the sampler expected {np.flatnonzero(expected).tolist()}; is the env in "
-                "autoreset_mode='disabled' with the sampler's length budget?"
+                f"the env ended episodes {np.flatnonzero(ended).tolist()} at step {t}, but turns "
+                f"ended at {np.flatnonzero(turn_ends).tolist()} and episodes had to end at "
+                f"{np.flatnonzero(must_end).tolist()}; is the env in autoreset_mode='disabled' "
+                "with the sampler's length budget?"
             )
+        user_turns: list[tuple[int, ...]] = [()] * len(tokens)
+        for i in np.flatnonzero(turn_ends):
+            self.eos[i] &= bool(info["eos"][i])
+            if self.dialogue:
+                user_turns[i] = tuple(int(x) for x in info["user_token_ids"][i])
+        self.turns += turn_ends
+        self.turn_length[turn_ends] = 0
         for i in np.flatnonzero(ended):
-            self.rewards[i] = rewards[i]
             self.raw_scores[i] = info["score"][i]
-            self.eos[i] = info["eos"][i]
             self.prompts[i] = info["prompt"][i]
-            self.completions[i] = info["completion"][i]
+            if self.conversations is not None:
+                self.conversations[i] = info["conversation"][i]
+                self.completions[i] = reward_texts(info["conversation"][i])[1]
+            else:
+                self.completions[i] = info["completion"][i]
         self.done |= ended
+        return np.where(live, rewards, 0.0).astype(np.float32), user_turns

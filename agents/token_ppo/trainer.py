@@ -1,4 +1,5 @@
-"""TokenPPO: sequence-level PPO for a causal LM, trained against a TextGenerationVectorEnv.
+"""TokenPPO: sequence-level PPO for a causal LM, trained against a TextGenerationVectorEnv (or,
+for a dialogue task, a DialogueVectorEnv: the actions are the agent's tokens of every turn).
 
 Each iteration: reset the vector env (autoreset disabled), generate one response per slot with
 the policy's KV cache while stepping the env with every batch of tokens, then train on the whole
@@ -35,10 +36,17 @@ from agents.token_ppo.losses import (
     value_loss,
 )
 from agents.token_ppo.metrics_log import check_finite_losses, text_metrics
-from agents.token_ppo.rollout import Rollout, Sampler, generate, merge_env_kwargs, response_logprobs
+from agents.token_ppo.rollout import (
+    Rollout,
+    Sampler,
+    episode_scores,
+    generate,
+    merge_env_kwargs,
+    response_logprobs,
+)
 from agents.token_ppo.value import ActorCritic
 from rlhf_gym.distributed import DataParallel
-from rlhf_gym.envs import TextGenerationVectorEnv
+from rlhf_gym.envs import make_vector_env
 from rlhf_gym.models import freeze_lower_layers
 from rlhf_gym.rewards import RewardSpec, make_reward_predictor
 from rlhf_gym.seeding import derived_seed
@@ -70,7 +78,10 @@ class TokenPPO(IterativeTrainer):
         tokenizer: its tokenizer (never modified); the env uses it too.
         config: a :class:`TokenPPOConfig`.
         env_kwargs: keyword arguments of :class:`rlhf_gym.TextGenerationVectorEnv` (``task``,
-            ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...).
+            ``prompts``, ``reward_predictor``, ``max_prompt_tokens``...), or of
+            :class:`rlhf_gym.DialogueVectorEnv` for a dialogue task (or with a
+            ``user_simulator``): then an episode is a conversation, the advantages run over
+            the agent's tokens of all its turns, and the user's tokens are read, not trained.
         gold_predictor: an optional second scorer (e.g. ``"vader"``) logged as
             ``objective/gold_scores`` so that curves show gold against proxy against KL.
         monitors: more functions of each rollout's ``(prompts, completions)`` returning one
@@ -103,10 +114,8 @@ class TokenPPO(IterativeTrainer):
         self.local = _local_sizes(self.config, self.dp)
         seed_everything(self.dp.process_seed(self.config.seed))
         self.env_kwargs = self._env_kwargs(env_kwargs or {})
-        self.env = TextGenerationVectorEnv(
-            num_envs=self.local.batch_size,
-            autoreset_mode=AutoresetMode.DISABLED,
-            **self.env_kwargs,
+        self.env = make_vector_env(
+            self.local.batch_size, autoreset_mode=AutoresetMode.DISABLED, **self.env_kwargs
         )
         self.gold = make_reward_predictor(gold_predictor) if gold_predictor is not None else None
         self.monitors = dict(monitors or {})
@@ -182,9 +191,9 @@ class TokenPPO(IterativeTrainer):
         ref_logprobs = self.response_token_logprobs(self.ref_model, rollout) * mask
         values = rollout.values
         if values is None:
-            values = self.actor.values(ids, attention, rollout.prompt_length) * mask
+            values = self.actor.values(ids, attention, rollout.sources) * mask
         rewards, non_score = kl_rewards(
-            rollout.logprobs, ref_logprobs, rollout.scores, mask, self.kl_controller.value
+            rollout.logprobs, ref_logprobs, rollout.rewards, mask, self.kl_controller.value
         )
         advantages, returns = gae(rewards, values, mask, self.config.gamma, self.config.lam)
         if self.config.whiten_advantages:
@@ -229,12 +238,11 @@ class TokenPPO(IterativeTrainer):
         shares of the minibatch's token means."""
         rollout = batch.rollout
         length = int(rollout.response_mask[index].sum(1).max())  # nothing to learn after it
-        end = rollout.prompt_length + length
         mask = rollout.response_mask[index, :length]
         with self.dp.autocast():
             raw, values = self.trained_actor(
-                rollout.input_ids[index, :end], rollout.attention_mask[index, :end],
-                rollout.prompt_length,
+                rollout.input_ids[index], rollout.attention_mask[index],
+                rollout.sources[index, :length],
             )  # fmt: skip
         logp_all = torch.log_softmax(self.sampler.logits(raw), -1)  # (b, L, V)
         tokens = rollout.responses[index, :length, None]
@@ -272,7 +280,7 @@ class TokenPPO(IterativeTrainer):
             "val/num_eos_tokens": float(rollout.eos.sum()),
             "val/response_length": float(mask.sum(1).mean()),
         }
-        metrics.update(text_metrics(rollout.prompts, rollout.completions, self.gold, self.monitors))
+        metrics.update(text_metrics(rollout, self.gold, self.monitors))
         return self.dp.reduce_metrics(metrics, {"val/num_eos_tokens": "sum"})
 
     def progress(self, metrics: dict[str, float]) -> dict[str, str]:
@@ -290,11 +298,13 @@ class TokenPPO(IterativeTrainer):
         seed: int = 0,
         batch_size: int | None = None,
         other_predictors: Mapping[str, RewardSpec] | None = None,
+        split: str | None = None,
     ) -> dict[str, float]:
         """Mean score of sampled completions on ``prompts`` and the policy's KL to the reference.
 
         ``other_predictors`` (name -> predictor) score the same completions too, reported as
         ``score/<name>``: gold and proxy of one sample, e.g. ``{"rm": "sentiment-rm"}``.
+        ``split`` overrides the env's (a dialogue task's ``"test"`` draws held-out secrets).
         Sampling uses its own seed and the RNG states are restored, so evaluating never
         changes training.
         """
@@ -302,6 +312,8 @@ class TokenPPO(IterativeTrainer):
         predictor = make_reward_predictor(reward_predictor)  # built once for all chunks
         others = {name: make_reward_predictor(p) for name, p in (other_predictors or {}).items()}
         kwargs = {**self.env_kwargs, "prompts": list(prompts), "reward_predictor": predictor}
+        if split is not None:
+            kwargs["split"] = split
         scores: dict[str, list[np.ndarray]] = defaultdict(list)
         kls = []
         saved = rng_state()
@@ -309,16 +321,14 @@ class TokenPPO(IterativeTrainer):
         try:
             for first in range(0, len(prompts), size):
                 chunk = list(prompts[first : first + size])
-                env = TextGenerationVectorEnv(
-                    len(chunk), autoreset_mode=AutoresetMode.DISABLED, **kwargs
-                )
+                env = make_vector_env(len(chunk), autoreset_mode=AutoresetMode.DISABLED, **kwargs)
                 observation, _ = env.reset(seed=seed, options={"prompts": chunk})
                 rollout = generate(self.actor, env, observation, self.sampler)
                 ref = self.response_token_logprobs(self.ref_model, rollout) * rollout.response_mask
                 kls.append(((rollout.logprobs - ref) * rollout.response_mask).sum(1))
                 scores["score"].append(rollout.raw_scores)
                 for name, other in others.items():
-                    scores[f"score/{name}"].append(other(rollout.prompts, rollout.completions))
+                    scores[f"score/{name}"].append(episode_scores(other, rollout))
         finally:
             set_rng_state(saved)
         means = {name: float(np.mean(np.concatenate(parts))) for name, parts in scores.items()}

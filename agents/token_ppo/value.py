@@ -48,20 +48,24 @@ def run_trunk(
 
 
 def response_hidden(
-    trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+    trunk: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, sources: torch.Tensor
 ) -> torch.Tensor:
-    """Hidden states that predict each response token: (B, P + R) -> (B, R, H).
+    """Hidden states that predict each action: (B, S) tokens, (B, A) source columns -> (B, A, H).
 
-    The state at position ``P - 1 + j`` predicts response token ``j`` (and is the state whose
-    value is ``V(s_j)``). Positions are ``cumsum(mask) - 1``, as in the rollout. The last token
-    predicts nothing and, attention being causal, no other state sees it, so it is not fed.
+    ``sources[b, j]`` is the column whose state predicted action ``j`` of row ``b`` at rollout
+    (the state whose value is ``V(s_j)``): in a single-turn rollout the column before the
+    action, in a dialogue the last real column before it (user turns and padding lie between
+    the agent's turns). Positions are ``cumsum(mask) - 1``, as in the rollout. Columns after
+    the last source predict nothing and, attention being causal, no source sees them, so they
+    are not fed.
     """
-    input_ids, attention_mask = input_ids[:, :-1], attention_mask[:, :-1]  # (B, P + R - 1)
+    end = int(sources.max()) + 1
+    input_ids, attention_mask = input_ids[:, :end], attention_mask[:, :end]  # (B, end)
     positions = position_ids_from_mask(attention_mask)
     hidden = trunk(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=False
-    ).last_hidden_state
-    return hidden[:, prompt_length - 1 :]
+    ).last_hidden_state  # (B, end, H)
+    return hidden.gather(1, sources[..., None].expand(-1, -1, hidden.shape[-1]))
 
 
 class ActorCritic(nn.Module):
@@ -95,18 +99,18 @@ class ActorCritic(nn.Module):
         return self.policy.get_output_embeddings()(hidden)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sources: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, R, V) and values (B, R) of every response position."""
-        hidden = response_hidden(self.trunk, input_ids, attention_mask, prompt_length)
-        return self.lm_head(hidden), self._values(hidden, input_ids, attention_mask, prompt_length)
+        """Logits (B, A, V) and values (B, A) of every action (see :func:`response_hidden`)."""
+        hidden = response_hidden(self.trunk, input_ids, attention_mask, sources)
+        return self.lm_head(hidden), self._values(hidden, input_ids, attention_mask, sources)
 
     def values(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, sources: torch.Tensor
     ) -> torch.Tensor:
-        """Values (B, R) alone (the separate critic's pass after a rollout)."""
+        """Values (B, A) alone (the separate critic's pass after a rollout)."""
         assert self.value_trunk is not None
-        hidden = response_hidden(self.value_trunk, input_ids, attention_mask, prompt_length)
+        hidden = response_hidden(self.value_trunk, input_ids, attention_mask, sources)
         return self.value_head(hidden)
 
     def _values(
@@ -114,8 +118,8 @@ class ActorCritic(nn.Module):
         hidden: torch.Tensor,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        prompt_length: int,
+        sources: torch.Tensor,
     ) -> torch.Tensor:
         if self.shared:
             return self.value_head(hidden)
-        return self.values(input_ids, attention_mask, prompt_length)
+        return self.values(input_ids, attention_mask, sources)

@@ -17,7 +17,7 @@ from rlhf_gym.envs.episode import (
     TokenWindow,
 )
 from rlhf_gym.envs.text_generation import TextGenerationEnv
-from rlhf_gym.envs.vector import DialogueVectorEnv, TextGenerationVectorEnv
+from rlhf_gym.envs.vector import DialogueVectorEnv, TextGenerationVectorEnv, make_vector_env
 
 __all__ = [
     "DialogueConfig",
@@ -34,4 +34,5 @@ __all__ = [
     "TextGenerationVectorEnv",
     "TextScorer",
     "TokenWindow",
+    "make_vector_env",
 ]

@@ -20,6 +20,7 @@ from rlhf_gym.envs.episode import (
     check_prompt,
 )
 from rlhf_gym.envs.text_generation import TextGenerationEnv
+from rlhf_gym.tasks import get_task
 
 
 class TextGenerationVectorEnv(EpisodeSettings, VectorEnv):
@@ -228,6 +229,18 @@ class DialogueVectorEnv(DialogueSettings, TextGenerationVectorEnv):
     """
 
     env_class = DialogueEnv
+
+
+def make_vector_env(
+    num_envs: int, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **env_kwargs: Any
+) -> TextGenerationVectorEnv:
+    """The vector env of these arguments: a :class:`DialogueVectorEnv` when ``task`` is a
+    dialogue task or a ``user_simulator`` is given, else a :class:`TextGenerationVectorEnv`
+    (what the agents build from their ``env_kwargs``)."""
+    task = env_kwargs.get("task")
+    dialogue = "user_simulator" in env_kwargs or (task is not None and get_task(task).is_dialogue)
+    env_class = DialogueVectorEnv if dialogue else TextGenerationVectorEnv
+    return env_class(num_envs, autoreset_mode=autoreset_mode, **env_kwargs)
 
 
 def _sub_envs(

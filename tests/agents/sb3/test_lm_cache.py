@@ -22,18 +22,22 @@ def _windows(lengths: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _append(ids: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor):
-    new_ids = torch.cat([ids[:, 1:], tokens[:, None]], dim=1)
-    new_mask = torch.cat([mask[:, 1:], torch.ones_like(mask[:, :1])], dim=1)
+    """Each row's window after ``tokens`` (B,) or (B, k): k new real tokens at the end."""
+    tokens = tokens.reshape(len(ids), -1)
+    k = tokens.shape[1]
+    new_ids = torch.cat([ids[:, k:], tokens], dim=1)
+    new_mask = torch.cat([mask[:, k:], torch.ones_like(mask[:, :k])], dim=1)
     return new_ids, new_mask
 
 
 @settings(max_examples=10, deadline=None)
 @given(
-    lengths=st.lists(st.integers(1, 5), min_size=1, max_size=4),
+    lengths=st.lists(st.integers(1, 3), min_size=1, max_size=4),
     resets=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3)), max_size=3),
+    user_turns=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(1, 3))),
     seed=st.integers(0, 2**16),
 )
-def test_cached_outputs_equal_full_forward(tiny_model, lengths, resets, seed):
+def test_cached_outputs_equal_full_forward(tiny_model, lengths, resets, user_turns, seed):
     ids, mask = _windows(lengths, seed)
     cached = CachedCausalLM(tiny_model)
     for step in range(5):
@@ -41,23 +45,31 @@ def test_cached_outputs_equal_full_forward(tiny_model, lengths, resets, seed):
         full, _ = full_forward(tiny_model, ids, mask, use_cache=False)
         torch.testing.assert_close(out.logits, full.logits, atol=1e-5, rtol=0)
         torch.testing.assert_close(out.hidden, full.hidden, atol=1e-5, rtol=0)
-        ids, mask = _append(ids, mask, torch.randint(3, 1000, (len(lengths),)))
+        new_ids, new_mask = _append(ids, mask, torch.randint(3, 1000, (len(lengths),)))
+        for turn_step, row, reply in user_turns:  # a dialogue turn ends: the user's tokens too
+            if turn_step == step and row < len(lengths):
+                tokens = torch.randint(3, 1000, (1, 1 + reply))
+                longer_ids, longer_mask = _append(ids[row : row + 1], mask[row : row + 1], tokens)
+                new_ids[row], new_mask[row] = longer_ids[0], longer_mask[0]
+        ids, mask = new_ids, new_mask
         for reset_step, row in resets:  # a new episode in one slot: that slot must recompute
             if reset_step == step and row < len(lengths):
                 new_ids, new_mask = _windows([3], seed + step)
                 ids[row], mask[row] = new_ids[0], new_mask[0]
 
 
-def test_extends_only_on_a_one_token_shift(tiny_model):
+def test_the_cache_extends_only_windows_shifted_by_their_new_tokens(tiny_model):
     ids, mask = _windows([2, 3], seed=0)
     cached = CachedCausalLM(tiny_model)
     cached.next_token(ids, mask)
     next_ids, next_mask = _append(ids, mask, torch.tensor([7, 8]))
-    assert cached.cache.extends(next_ids, next_mask).tolist() == [True, True]
+    assert cached.cache.shifts(next_ids, next_mask).tolist() == [1, 1]
+    turn_ids, turn_mask = _append(ids, mask, torch.tensor([[7, 5, 6], [8, 5, 6]]))
+    assert cached.cache.shifts(turn_ids, turn_mask).tolist() == [3, 3]  # token + user's turn
     next_ids[1, -2] = 9  # history changed in slot 1
-    assert cached.cache.extends(next_ids, next_mask).tolist() == [True, False]
-    assert not cached.cache.extends(next_ids[:1], next_mask[:1]).any()  # other batch size
-    assert not cached.cache.extends(ids, mask).any()  # same window again: nothing new
+    assert cached.cache.shifts(next_ids, next_mask).tolist() == [1, 0]
+    assert not cached.cache.shifts(next_ids[:1], next_mask[:1]).any()  # other batch size
+    assert not cached.cache.shifts(ids, mask).any()  # same window again: nothing new
 
 
 def test_full_window_cannot_be_extended(tiny_model):
@@ -65,7 +77,7 @@ def test_full_window_cannot_be_extended(tiny_model):
     cached = CachedCausalLM(tiny_model)
     cached.next_token(ids, mask)
     next_ids, next_mask = _append(ids, mask, torch.tensor([5]))
-    assert not cached.cache.extends(next_ids, next_mask).any()
+    assert not cached.cache.shifts(next_ids, next_mask).any()
 
 
 def test_trimming_all_padding_columns_keeps_the_outputs(tiny_model):

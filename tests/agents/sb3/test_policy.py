@@ -10,6 +10,7 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from agents.sb3.lm_cache import CachedCausalLM
 from agents.sb3.policy import CausalLMPolicy
 
 SMALL_PPO = {"n_steps": 16, "batch_size": 16, "n_epochs": 2, "learning_rate": 1e-3, "seed": 0}
@@ -111,6 +112,27 @@ def test_stored_logprob_equals_evaluate_actions(make_vec_env, use_kv_cache, attn
     # PPO's first minibatch: ratio 1, so no sample is clipped.
     assert torch.allclose(parity.ratios, torch.ones_like(parity.ratios), atol=1e-5)
     assert ((parity.ratios - 1).abs() > 0.2).float().mean() == 0
+
+
+def test_conversations_keep_stored_logprobs_equal_to_evaluate_actions(make_vec_env, monkeypatch):
+    # 3-token turns: within 48 steps every slot crosses several turn ends, where the user's
+    # reply extends the KV cache by several tokens at once.
+    env = make_vec_env(
+        n=3, max_new_tokens=3, env_id="rlhf_gym/GuessNumber-v0", max_prompt_tokens=80
+    )
+    shifts: list[int] = []
+    extend = CachedCausalLM._extend
+
+    def recording_extend(self, rows, k, input_ids, attention_mask):
+        shifts.append(k)
+        return extend(self, rows, k, input_ids, attention_mask)
+
+    monkeypatch.setattr(CachedCausalLM, "_extend", recording_extend)
+    parity = _RolloutParity(batch_size=16)
+    agent = PPO(CausalLMPolicy, env, policy_kwargs={"model": "tiny"}, **SMALL_PPO)
+    agent.learn(48, callback=parity)
+    assert parity.max_error < 1e-5
+    assert max(shifts) > 1  # the cache was extended by whole user turns, not rebuilt
 
 
 def _always_one(prompts: list[str], completions: list[str]) -> np.ndarray:

@@ -52,12 +52,15 @@ def test_masked_whiten_gives_mean_zero_std_one(values, valid):
     assert torch.all(white[mask == 0] == 0)
 
 
-def test_kl_rewards_adds_score_at_last_response_token():
+def test_kl_rewards_add_the_env_rewards_where_the_env_gave_them():
     logp = torch.tensor([[-1.0, -2.0, -1.0], [-0.5, -0.5, 0.0]])
     ref = torch.tensor([[-1.5, -1.0, -1.0], [-1.0, -0.5, 0.0]])
-    rewards, non_score = kl_rewards(logp, ref, torch.tensor([2.0, -1.0]), MASK, beta=0.1)
+    # Row 0: a turn reward 0.5 at its first token and the score 2 at its last; row 1: the
+    # score -1 at its last token (anything outside the mask is dropped).
+    env_rewards = torch.tensor([[0.5, 0.0, 2.0], [0.0, -1.0, 7.0]])
+    rewards, non_score = kl_rewards(logp, ref, env_rewards, MASK, beta=0.1)
     torch.testing.assert_close(non_score, torch.tensor([[-0.05, 0.1, 0.0], [-0.05, 0.0, 0.0]]))
-    torch.testing.assert_close(rewards, torch.tensor([[-0.05, 0.1, 2.0], [-0.05, -1.0, 0.0]]))
+    torch.testing.assert_close(rewards, torch.tensor([[0.45, 0.1, 2.0], [-0.05, -1.0, 0.0]]))
 
 
 def test_gae_hand_computed():

@@ -32,9 +32,7 @@ def test_stored_logprobs_and_values_equal_recomputed_ones_under_left_padding(
     assert len(set(prompt_lengths.tolist())) == len(PROMPTS)  # really different paddings
 
     with torch.no_grad():
-        raw, values = trainer.actor(
-            rollout.input_ids, rollout.attention_mask, rollout.prompt_length
-        )
+        raw, values = trainer.actor(rollout.input_ids, rollout.attention_mask, rollout.sources)
     recomputed = trainer.sampler.logprobs(raw, rollout.responses) * rollout.response_mask
     torch.testing.assert_close(recomputed, rollout.logprobs, atol=1e-5, rtol=0)
     torch.testing.assert_close(values * rollout.response_mask, rollout.values, atol=1e-5, rtol=0)
@@ -110,7 +108,7 @@ def test_ignore_eos_gives_full_length_responses(toy_model, toy_tokenizer, toy_en
     assert not rollout.eos.any()
     # EOS is banned in the log-probs too, so they normalise over the other tokens.
     with torch.no_grad():
-        raw, _ = trainer.actor(rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
+        raw, _ = trainer.actor(rollout.input_ids, rollout.attention_mask, rollout.sources)
     probs = trainer.sampler.logits(raw).softmax(-1)
     assert torch.all(probs[..., 1] == 0)
 
