@@ -18,13 +18,14 @@ ALLOWED = {
     "envs": {"dialogue", "models", "rewards", "tasks"},
     "registration": {"tasks"},
     "evaluation": {"models", "rewards", "training"},
-    "agents": {"envs", "models", "rewards"},
+    "agents": {"dialogue", "envs", "models", "rewards"},
     "pipeline": {
-        "agents", "envs", "evaluation", "models", "preferences", "rewards", "tasks", "training",
+        "agents", "dialogue", "envs", "evaluation", "models", "preferences", "rewards", "tasks",
+        "training",
     },
     "bench": {
-        "agents", "envs", "evaluation", "models", "pipeline", "preferences", "rewards", "tasks",
-        "training",
+        "agents", "dialogue", "envs", "evaluation", "models", "pipeline", "preferences",
+        "rewards", "tasks", "training",
     },
     "commands": {"bench", "models", "pipeline", "preferences", "rewards", "tasks"},
     "cli": {"commands"},

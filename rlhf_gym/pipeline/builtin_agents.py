@@ -27,6 +27,18 @@ STAND_IN_LEARNING_RATE = 1e-3
 it is positive either way, so this stands in for it."""
 
 
+def refuse_dialogue(config: RunConfig, agent: str) -> None:
+    """Raise ``ValueError`` if the run's task is a dialogue task, which ``agent`` does not
+    train on in the pipeline (yet)."""
+    from rlhf_gym.tasks import get_task
+
+    if get_task(config.task).is_dialogue:
+        raise ValueError(
+            f"{agent} does not train on dialogue tasks in rlhf-gym run; task {config.task!r} "
+            "is one: use token-ppo, grpo, rloo or reinforce"
+        )
+
+
 def token_ppo_config(
     c: RunConfig, learning_rate: float, freeze_layers: int, output_dir: str | Path
 ) -> TokenPPOConfig:
@@ -211,6 +223,7 @@ class DPOAgent:
     data_parallel = True
 
     def check(self, config: RunConfig) -> None:
+        refuse_dialogue(config, "dpo")
         rate = config.dpo_learning_rate or STAND_IN_LEARNING_RATE
         dpo_config(config, rate, config.freeze_layers or 0)
 
@@ -268,6 +281,7 @@ class SB3Agent:
         """The algorithm class and its keyword arguments from the run's config."""
 
     def check(self, config: RunConfig) -> None:
+        refuse_dialogue(config, "the SB3 agents")
         if config.temperature != 1.0:
             raise ValueError(
                 f"temperature={config.temperature} needs agents that sample at it; the SB3 "

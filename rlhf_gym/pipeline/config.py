@@ -69,22 +69,29 @@ class RunConfig:
         "(accelerate's setting).",
         "sft",
     )
-    max_new_tokens: int = setting(16, "Completion length budget.", "sft")
+    max_new_tokens: int = setting(
+        16, "Completion length budget (a dialogue task's: per assistant turn).", "sft"
+    )
     # ---------------------------------------------------------------- SFT
     sft: bool | None = setting(
         None,
         "Fine-tune on the task's demonstrations first; default: only for presets (randomly "
-        "initialised), not for pretrained models.",
+        "initialised) on tasks that ship demonstrations, not for pretrained models.",
         "sft",
     )
     sft_epochs: int = setting(4, "SFT passes over the demonstrations.", "sft")
     sft_learning_rate: float = setting(2e-3, "SFT learning rate.", "sft")
     # ---------------------------------------------------------------- preferences
     preference_prompts: int = setting(
-        144, "Train prompts sampled for preference collection.", "preferences"
+        144,
+        "Train prompts sampled for preference collection (a dialogue task's: openings, "
+        "cycled through its few train openings).",
+        "preferences",
     )
     completions_per_prompt: int = setting(
-        6, "K completions per prompt; all K(K-1)/2 pairs are labelled.", "preferences"
+        6,
+        "K completions (conversations) per prompt; all K(K-1)/2 pairs are labelled.",
+        "preferences",
     )
     label_temperature: float = setting(
         0.1, "Bradley–Terry temperature of the simulated labeler (its noise).", "preferences"
@@ -238,7 +245,10 @@ class RunConfig:
     )
     # ---------------------------------------------------------------- evaluation
     eval_samples_per_prompt: int = setting(
-        2, "Completions per held-out prompt in the evaluation.", "evaluate"
+        2,
+        "Completions per held-out prompt in the evaluation (a dialogue task's: conversations "
+        "per held-out opening, each against a held-out secret).",
+        "evaluate",
     )
     eval_prompts: int | None = setting(
         None, "Held-out prompts to evaluate on; default: all.", "evaluate"
@@ -250,14 +260,19 @@ class RunConfig:
         "heldout_curve.json (rlhf-gym bench reads gold at KL budgets from it); default: off.",
         "agent",
     )
-    probe_prompts: int = setting(16, "Held-out prompts per probe (see eval_every).", "agent")
+    probe_prompts: int = setting(
+        16,
+        "Held-out prompts per probe (see eval_every); a dialogue task's: conversations.",
+        "agent",
+    )
 
     def __post_init__(self) -> None:
         self._check_types()
-        if get_task(self.task).is_dialogue:  # an unknown task fails here, listing known ones
-            raise ValueError(
-                f"task {self.task!r} is a dialogue task; rlhf-gym run trains single-turn tasks "
-                "only so far (use its env, rlhf_gym.DialogueVectorEnv, directly)"
+        if get_task(self.task).is_dialogue and self.human_labels is not None:
+            raise ValueError(  # an unknown task fails above, listing the known ones
+                f"task {self.task!r} is a dialogue task: its preferences are over whole "
+                "conversations, and human_labels holds text pairs; label conversations with "
+                "the simulated labeler (leave human_labels unset)"
             )
         known = available_agents()
         if not self.agents or any(name not in known for name in self.agents):
@@ -323,7 +338,10 @@ class RunConfig:
 
     @property
     def use_sft(self) -> bool:
-        return self.is_preset if self.sft is None else self.sft
+        """``sft``, else fine-tune a preset on the task's demonstrations when it ships some."""
+        if self.sft is not None:
+            return self.sft
+        return self.is_preset and get_task(self.task).has_demonstrations
 
     def resolved_freeze_layers(self, num_layers: int) -> int:
         """``freeze_layers``, else none for a preset and all but the top four for a pretrained

@@ -124,9 +124,10 @@ class RunOutputs:
         return prompts[: self.config.eval_prompts] if self.config.eval_prompts else prompts
 
     def heldout_probe(self) -> HeldOutProbe | None:
-        """A probe of the policy in training on the first ``probe_prompts`` held-out prompts,
-        every ``eval_every`` iterations; None when ``eval_every`` is off. Its reference is its
-        own copy of the starting policy."""
+        """A probe of the policy in training every ``eval_every`` iterations: one completion of
+        each of the first ``probe_prompts`` held-out prompts, or for a dialogue task
+        ``probe_prompts`` conversations on the held-out openings and secrets; None when
+        ``eval_every`` is off. Its reference is its own copy of the starting policy."""
         from rlhf_gym.pipeline.probe import HeldOutProbe
         from rlhf_gym.rewards import make_reward_predictor
 
@@ -134,13 +135,48 @@ class RunOutputs:
         if not c.eval_every:
             return None
         reference, tokenizer = self.starting_policy()
-        return HeldOutProbe(
-            reference.requires_grad_(False), tokenizer,
-            self.task.prompts("test")[: c.probe_prompts],
-            make_reward_predictor(self.task.gold_reward), self.reward_model(), every=c.eval_every,
-            max_new_tokens=c.max_new_tokens, temperature=c.temperature,
-            seed=derived_seed(c.seed, "heldout-probe"),
-        )  # fmt: skip
+        reference.requires_grad_(False)
+        gold, proxy = make_reward_predictor(self.task.gold_reward), self.reward_model()
+        seed = derived_seed(c.seed, "heldout-probe")
+        if self.task.is_dialogue:
+            from rlhf_gym.pipeline.dialogue import evaluate_conversations, play_conversations
+
+            openings = self.conversation_openings("test", c.probe_prompts)
+
+            def measure(policy: PreTrainedModel) -> dict[str, float]:
+                played = play_conversations(
+                    policy, reference, tokenizer, self.task, openings, split="test",
+                    max_new_tokens=c.max_new_tokens, seed=seed, temperature=c.temperature,
+                )  # fmt: skip
+                return evaluate_conversations(played, proxy)
+
+        else:
+            from rlhf_gym.evaluation import evaluate_policy
+
+            prompts = self.task.prompts("test")[: c.probe_prompts]
+
+            def measure(policy: PreTrainedModel) -> dict[str, float]:
+                result, _ = evaluate_policy(
+                    policy, reference, tokenizer, prompts, gold, proxy, samples_per_prompt=1,
+                    max_new_tokens=c.max_new_tokens, seed=seed, temperature=c.temperature,
+                    progress_bar=False,
+                )  # fmt: skip
+                return result.as_dict()
+
+        return HeldOutProbe(measure, every=c.eval_every)
+
+    def conversation_openings(self, split: str, count: int) -> list[str]:
+        """``count`` openings of a dialogue task's ``split``, cycling through them (a dialogue
+        has few openings; its variety is in the user's secrets)."""
+        openings = self.task.prompts(split)
+        return [openings[i % len(openings)] for i in range(count)]
+
+    def conversation_records(self) -> list[dict[str, Any]]:
+        """A dialogue run's simulated preferences as TRL's conversational records, in the order
+        of :meth:`pairs`."""
+        from rlhf_gym.preferences.io import read_json_lines
+
+        return self.load("preferences", lambda p: read_json_lines(p / "conversations.jsonl"))
 
     def agent_policy(self, agent: str) -> PreTrainedModel:
         """The policy ``agent`` trained."""

@@ -7,37 +7,30 @@ agents, differ by the policy, not by the draw), and records gold, proxy and KL t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
-from rlhf_gym.evaluation import evaluate_policy
 from rlhf_gym.rewards.learned import eval_mode
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
-    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
-
-    from rlhf_gym.rewards.base import RewardPredictor
 
 
 @dataclass
 class HeldOutProbe:
     """Call :meth:`maybe` after each iteration; every ``every``-th (and iteration 0) is probed.
 
+    ``measure`` samples a policy on the held-out set (the same draw every time: its own seed)
+    and returns at least its mean ``gold``, ``proxy`` and ``kl`` to the reference (completions
+    of held-out prompts, or conversations of a dialogue task's held-out openings and secrets).
     ``points`` collects ``{"iteration", "kl", "proxy", "gold"}``, one per probe.
     """
 
-    reference: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    prompts: list[str]
-    gold: RewardPredictor
-    proxy: RewardPredictor
+    measure: Callable[[PreTrainedModel], Mapping[str, float]]
     every: int
-    max_new_tokens: int
-    temperature: float
-    seed: int
     points: list[dict[str, float]] = field(default_factory=list)
 
     def maybe(self, policy: PreTrainedModel, iteration: int) -> None:
@@ -47,19 +40,15 @@ class HeldOutProbe:
 
     @torch.no_grad()
     def probe(self, policy: PreTrainedModel, iteration: int) -> dict[str, float]:
-        """Sample one completion per held-out prompt and measure it (sampling draws from its own
-        generator, so training's random streams are untouched)."""
+        """Measure ``policy`` on the held-out set (sampling draws from its own generator, so
+        training's random streams are untouched)."""
         with eval_mode(policy):  # no dropout draw in the measurement
-            result, _ = evaluate_policy(
-                policy, self.reference, self.tokenizer, self.prompts, self.gold, self.proxy,
-                samples_per_prompt=1, max_new_tokens=self.max_new_tokens, seed=self.seed,
-                temperature=self.temperature, progress_bar=False,
-            )  # fmt: skip
+            result = self.measure(policy)
         point = {
             "iteration": iteration,
-            "kl": result.kl,
-            "proxy": result.proxy,
-            "gold": result.gold,
+            "kl": float(result["kl"]),
+            "proxy": float(result["proxy"]),
+            "gold": float(result["gold"]),
         }
         self.points.append(point)
         return point

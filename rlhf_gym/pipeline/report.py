@@ -194,7 +194,8 @@ def write_report(
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     policies = metrics["policies"]
     columns = ["gold", "proxy", "kl", "length", "distinct_1", "distinct_2", "perplexity"]
-    columns += ["disagreement"] if any("disagreement" in p for p in policies.values()) else []
+    for optional in ("success_rate", "mean_turns", "disagreement"):  # dialogue; an ensemble
+        columns += [optional] if any(optional in p for p in policies.values()) else []
     rows = [[name, *(policies[name].get(c, "") for c in columns)] for name in policies]
     parts = [
         f"# rlhf-gym run: {settings['task']} with {settings['model']} ({settings['agent']})",

@@ -168,6 +168,8 @@ class Pipeline:
             pairs = load_preferences(self.config.human_labels)
             write_jsonl(out / "pairs.jsonl", pairs)
             return {"pairs": len(pairs), "source": self.config.human_labels}
+        if self.task.is_dialogue:
+            return self._conversation_preferences(out)
         from rlhf_gym.models.sampling import sample_completions
         from rlhf_gym.preferences.collection import pair_up
         from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_bound
@@ -191,6 +193,39 @@ class Pipeline:
             "source": "simulated",
             "bayes_optimal_accuracy": bound.accuracy,
             "gold_tie_share": bound.gold_tie_share,
+        }
+
+    def _conversation_preferences(self, out: Path) -> dict[str, Any]:
+        """A dialogue task's preferences: ``completions_per_prompt`` conversations of each of
+        ``preference_prompts`` train openings (cycled), played by the starting policy against
+        the train secrets, paired within each opening and labeled by their gold scores."""
+        from rlhf_gym.pipeline.dialogue import label_conversations, play_conversations
+        from rlhf_gym.preferences.io import write_json_lines
+        from rlhf_gym.preferences.simulated import SimulatedLabeler
+
+        c, k = self.config, self.config.completions_per_prompt
+        policy, tokenizer = self.outputs.starting_policy()
+        openings = self.outputs.conversation_openings("train", c.preference_prompts)
+        played = play_conversations(
+            policy, None, tokenizer, self.task, [o for o in openings for _ in range(k)],
+            split="train", max_new_tokens=c.max_new_tokens,
+            seed=derived_seed(c.seed, "preference-conversations"),
+        )  # fmt: skip
+        groups = [played.conversations[i : i + k] for i in range(0, len(openings) * k, k)]
+        gold = [played.gold[i : i + k] for i in range(0, len(openings) * k, k)]
+        labeler = SimulatedLabeler(
+            self.task.gold_reward, temperature=c.label_temperature, seed=c.seed
+        )
+        labeled = label_conversations(groups, gold, labeler, seed=c.seed)
+        write_jsonl(out / "pairs.jsonl", labeled.pairs)
+        write_json_lines(out / "conversations.jsonl", labeled.records)
+        return {
+            "pairs": len(labeled.pairs),
+            "source": "simulated",
+            "conversations": len(played.conversations),
+            "success_rate": float((played.gold > 0).mean()),
+            "bayes_optimal_accuracy": labeled.bound.accuracy,
+            "gold_tie_share": labeled.bound.gold_tie_share,
         }
 
     def _reward(self, out: Path) -> dict[str, Any]:
@@ -226,7 +261,8 @@ class Pipeline:
             summary["accuracy"] = self._ensemble_accuracy(out, evaluation)
         accuracy = summary["accuracy"]
         summary["accuracy_standard_error"] = math.sqrt(accuracy * (1 - accuracy) / len(evaluation))
-        summary["bayes_bound"] = self._bayes_bound(evaluation)
+        held_out = [p.prompt in held_out_prompts for p in pairs]
+        summary["bayes_bound"] = self._bayes_bound(pairs, held_out)
         return summary
 
     def _ensemble_accuracy(self, out: Path, pairs: list[Any]) -> float:
@@ -260,16 +296,28 @@ class Pipeline:
         order = numpy_rng(self.config.seed, "reward-split").permutation(len(prompts))
         return {prompts[i] for i in order[:count]}
 
-    def _bayes_bound(self, pairs: list[Any]) -> dict[str, Any] | None:
-        """The simulated labels' Bayes bound on exactly these pairs (None for human labels)."""
+    def _bayes_bound(self, pairs: list[Any], held_out: list[bool]) -> dict[str, Any] | None:
+        """The simulated labels' Bayes bound on exactly the held-out pairs (None for human
+        labels); a dialogue's pairs are scored as the conversations they render."""
         if self.config.human_labels is not None:
             return None
         from rlhf_gym.preferences.pair import Comparison
         from rlhf_gym.preferences.simulated import SimulatedLabeler, bayes_bound
 
         temperature = self.config.label_temperature
+        if self.task.is_dialogue:
+            from rlhf_gym.pipeline.dialogue import record_gold_scores
+            from rlhf_gym.rewards import make_reward_predictor
+
+            gold = make_reward_predictor(self.task.gold_reward)
+            chosen, rejected = record_gold_scores(self.outputs.conversation_records(), gold)
+            return bayes_bound(chosen[held_out], rejected[held_out], temperature).as_dict()
         labeler = SimulatedLabeler(self.task.gold_reward, temperature)  # scores one batch
-        comparisons = [Comparison(p.prompt, p.chosen, p.rejected) for p in pairs]
+        comparisons = [
+            Comparison(p.prompt, p.chosen, p.rejected)
+            for p, held in zip(pairs, held_out, strict=True)
+            if held
+        ]
         return bayes_bound(*labeler.gold_scores(comparisons), temperature).as_dict()
 
     @property
@@ -347,7 +395,12 @@ class Pipeline:
         return {**result.summary, "trainable_parameters": trainable_parameter_count(result.policy)}
 
     def _evaluate(self, out: Path) -> dict[str, Any]:
-        summary = evaluate_run(self.outputs)
+        if self.task.is_dialogue:
+            from rlhf_gym.pipeline.dialogue import evaluate_dialogue_run
+
+            summary = evaluate_dialogue_run(self.outputs)
+        else:
+            summary = evaluate_run(self.outputs)
         details = {key: summary.pop(key) for key in ("samples", "calibration")}
         (out / "details.json").write_text(json.dumps(details, indent=2), encoding="utf-8")
         return summary

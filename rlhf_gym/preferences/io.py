@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,25 +37,42 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def write_jsonl(path: str | Path, pairs: Iterable[PreferencePair]) -> int:
     """Write pairs as JSON lines (atomically); return how many were written."""
-    lines = [json.dumps(_checked(pair).to_dict(), ensure_ascii=False) for pair in pairs]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
-    return len(lines)
+    return write_json_lines(path, (_checked(pair).to_dict() for pair in pairs))
 
 
 def read_jsonl(path: str | Path) -> list[PreferencePair]:
     """Read pairs from JSON lines; blank lines are skipped, errors name the line."""
-    pairs = []
+    return [PreferencePair.from_dict(record, where) for where, record in _records(path)]
+
+
+def write_json_lines(path: str | Path, records: Iterable[Mapping[str, Any]]) -> int:
+    """Write any JSON objects (e.g. TRL's conversational preference records) as JSON lines,
+    atomically; return how many were written."""
+    lines = [json.dumps(dict(record), ensure_ascii=False) for record in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_json_lines(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; blank lines are skipped, errors name the line."""
+    records = []
+    for where, record in _records(path):
+        if not isinstance(record, dict):
+            raise ValueError(f"{where} is a {type(record).__name__}, expected a JSON object")
+        records.append(record)
+    return records
+
+
+def _records(path: str | Path) -> Iterator[tuple[str, Any]]:
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
             try:
-                record = json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as err:
                 raise ValueError(f"{where} is not valid JSON: {err.msg}") from err
-            pairs.append(PreferencePair.from_dict(record, where))
-    return pairs
 
 
 def to_dataset(pairs: Iterable[PreferencePair]) -> Dataset:

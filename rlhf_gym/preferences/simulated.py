@@ -99,7 +99,17 @@ class SimulatedLabeler:
 
     def label(self, comparisons: Sequence[Comparison]) -> list[PreferencePair]:
         """One preference per comparison, drawn from the Bradley–Terry probabilities."""
-        gold_a, gold_b = self.gold_scores(comparisons)
+        return self.choose(comparisons, *self.gold_scores(comparisons))
+
+    def choose(
+        self, comparisons: Sequence[Comparison], gold_a: np.ndarray, gold_b: np.ndarray
+    ) -> list[PreferencePair]:
+        """One preference per comparison from gold scores (N,) of ``a`` and ``b`` scored
+        elsewhere (e.g. of the conversations the texts render), with this labeler's noise."""
+        if not len(gold_a) == len(gold_b) == len(comparisons):
+            raise ValueError(
+                f"{len(comparisons)} comparisons but {len(gold_a)} and {len(gold_b)} gold scores"
+            )
         p_a = preference_probability(gold_a, gold_b, self.temperature)
         picks_a = self.rng.random(len(comparisons)) < p_a
         return [

@@ -66,12 +66,17 @@ class Task:
         """The split (``"train"`` or ``"test"``) of the ``index``-th prompt, counted from 0."""
         return "test" if (index + 1) % self.heldout_every == 0 else "train"
 
+    @property
+    def has_demonstrations(self) -> bool:
+        """Whether the task ships SFT demonstrations."""
+        return files("rlhf_gym.tasks").joinpath("data", self.demonstrations_resource).is_file()
+
     def demonstrations(self) -> list[dict[str, str]]:
         """The task's SFT demonstrations (``{"prompt", "completion"}`` records), shipped next to
         its prompts as ``<prompts file stem>_demonstrations.jsonl``."""
         name = self.demonstrations_resource
         resource = files("rlhf_gym.tasks").joinpath("data", name)
-        if not resource.is_file():
+        if not self.has_demonstrations:
             raise FileNotFoundError(
                 f"task {self.name!r} ships no demonstrations ({name}); run with --no-sft"
             )

@@ -110,7 +110,6 @@ def test_where_things_are_written_changes_no_stage(tmp_path):
         ({"reward_uncertainty_coef": -0.5}, "reward_uncertainty_coef must be >= 0"),
         ({"reward_ensemble_size": 0}, "reward_ensemble_size must be positive"),
         ({"mixed_precision": "fp8"}, "mixed_precision must be one of"),
-        ({"task": "guess_number"}, "dialogue task"),
     ],
 )
 def test_bad_settings_are_refused_with_the_field_named(settings, message):

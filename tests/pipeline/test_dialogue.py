@@ -1,0 +1,108 @@
+"""``rlhf-gym run`` on a dialogue task: preferences over whole conversations, a reward model on
+their transcripts, the native agents on the dialogue env, and a held-out evaluation that plays
+the test secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlhf_gym.dialogue import reward_texts
+from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.run import Pipeline
+from rlhf_gym.preferences.io import read_json_lines, read_jsonl
+
+FAST = {
+    "task": "guess_number",
+    "model": "tiny",
+    "preference_prompts": 6,
+    "completions_per_prompt": 3,
+    "reward_epochs": 1,
+    "iterations": 2,
+    "batch_size": 4,
+    "num_generations": 2,
+    "eval_samples_per_prompt": 6,
+    "max_new_tokens": 4,
+    "eval_every": 1,
+    "probe_prompts": 4,
+}
+AGENTS = ("token-ppo", "grpo")
+
+
+@pytest.fixture(scope="module")
+def dialogue_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dialogue")
+    config = RunConfig(output_dir=str(out), agent=",".join(AGENTS), **FAST)
+    Pipeline(config, log=lambda _: None).run()
+    return out
+
+
+def _summary(run, stage: str) -> dict:
+    return json.loads((run / stage / "DONE.json").read_text())["summary"]
+
+
+def test_a_preset_without_demonstrations_skips_sft(dialogue_run):
+    assert _summary(dialogue_run, "sft")["skipped"]
+
+
+def test_conversation_pairs_and_their_text_pairs_line_up(dialogue_run):
+    pairs = read_jsonl(dialogue_run / "preferences" / "pairs.jsonl")
+    records = read_json_lines(dialogue_run / "preferences" / "conversations.jsonl")
+    assert len(pairs) == len(records) == _summary(dialogue_run, "preferences")["pairs"] > 0
+    for pair, record in zip(pairs, records, strict=True):
+        chosen = reward_texts([*record["prompt"], *record["chosen"]])
+        rejected = reward_texts([*record["prompt"], *record["rejected"]])
+        assert (pair.prompt, pair.chosen) == chosen and (pair.prompt, pair.rejected) == rejected
+        assert record["chosen"][0]["role"] == "assistant"  # TRL's conversational format
+    summary = _summary(dialogue_run, "preferences")
+    assert summary["conversations"] == 6 * 3
+
+
+def test_the_reward_model_is_compared_with_the_bound_of_its_held_out_pairs(dialogue_run):
+    reward = _summary(dialogue_run, "reward")
+    assert reward["bayes_bound"]["pairs"] == reward["heldout_pairs"] > 0
+    assert reward["heldout_prompts"] == 1  # whole openings held out
+
+
+def test_held_out_evaluation_plays_every_policy_against_the_same_test_secrets(dialogue_run):
+    evaluation = _summary(dialogue_run, "evaluate")
+    assert evaluation["held_out_conversations"] == 6
+    policies = evaluation["policies"]
+    assert set(policies) == {"before (reference)", *(f"after ({a})" for a in AGENTS)}
+    assert policies["before (reference)"]["kl"] == pytest.approx(0.0, abs=1e-4)
+    for result in policies.values():
+        assert 0.0 <= result["success_rate"] <= 1.0 and 1.0 <= result["mean_turns"] <= 6.0
+        assert result["num_samples"] == 6
+    details = json.loads((dialogue_run / "evaluate" / "details.json").read_text())
+    columns = {"prompt", "before", *(f"after ({a})" for a in AGENTS)}
+    assert details["samples"] and all(set(row) == columns for row in details["samples"])
+    assert len(details["calibration"]["gold"]) == 6 * (1 + len(AGENTS))
+    report = (dialogue_run / "report" / "report.md").read_text()
+    assert "success_rate" in report and "mean_turns" in report
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_each_agent_is_probed_on_held_out_conversations(dialogue_run, agent):
+    points = json.loads((dialogue_run / f"agent-{agent}" / "heldout_curve.json").read_text())
+    assert [p["iteration"] for p in points] == [0, 1, 2]
+    assert points[0]["kl"] == pytest.approx(0.0, abs=1e-4)
+    curve = json.loads((dialogue_run / f"agent-{agent}" / "curve.json").read_text())
+    assert len(curve) == 2 and all(0.0 <= p["gold"] <= 1.0 for p in curve)
+
+
+@pytest.mark.parametrize("agent", ["dpo", "sb3-ppo"])
+def test_agents_that_do_not_train_on_conversations_are_refused_before_anything_runs(
+    tmp_path, agent
+):
+    config = RunConfig(output_dir=str(tmp_path / "run"), agent=agent, **FAST)
+    with pytest.raises(ValueError, match="dialogue"):
+        Pipeline(config, log=lambda _: None).run()
+    assert not (tmp_path / "run" / "sft").exists()
+
+
+def test_human_labels_are_refused_for_a_dialogue_task(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
+    with pytest.raises(ValueError, match="whole conversations"):
+        RunConfig(output_dir=str(tmp_path), human_labels=str(labels), **FAST)
