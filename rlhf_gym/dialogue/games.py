@@ -66,3 +66,30 @@ class TurnsToSolve:
 
     def __repr__(self) -> str:
         return f"TurnsToSolve({self.game!r}, max_turns={self.max_turns})"
+
+
+@dataclass(frozen=True)
+class OffRulesTurns:
+    """A turn reward of a game: ``-penalty`` for a turn the user answered with one of its
+    ``reminders`` (the turn broke the game's rules: no guess, no question), else 0.
+
+    It scores the conversation up to the user's reply to the turn (the dialogue env's
+    ``turn_reward_predictor``), reading the messages. A game that ends is never worse with it
+    than one that drags on: every off-rules turn costs the same, whenever it comes.
+    """
+
+    game: str
+    reminders: frozenset[str]
+    penalty: float = 0.1
+
+    def score_conversations(self, conversations: Sequence[Sequence[Message]]) -> np.ndarray:
+        return np.asarray([self.score(c) for c in conversations], dtype=np.float32)
+
+    def score(self, conversation: Sequence[Message]) -> float:
+        check_conversation(conversation)
+        last = conversation[-1]
+        off_rules = last["role"] == "user" and last["content"] in self.reminders
+        return -self.penalty if off_rules else 0.0
+
+    def __repr__(self) -> str:
+        return f"OffRulesTurns({self.game!r}, penalty={self.penalty:g})"

@@ -12,7 +12,8 @@
 
 Gold score (``"guess-number"``): ``1 - (turns - 1) / MAX_TURNS`` when solved on the
 assistant's turn ``turns`` (1.0 on the first guess, 1/6 on the sixth), else 0.0
-(:class:`~rlhf_gym.dialogue.games.TurnsToSolve`).
+(:class:`~rlhf_gym.dialogue.games.TurnsToSolve`). Turn reward
+(``"guess-number-off-rules"``): -0.1 for a turn without a number.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlhf_gym.dialogue.conversation import FinalReply, Message
-from rlhf_gym.dialogue.games import TurnsToSolve, draw, secrets_of
+from rlhf_gym.dialogue.games import OffRulesTurns, TurnsToSolve, draw, secrets_of
 from rlhf_gym.dialogue.simulators import Reply
 
 LOW, HIGH = 1, 20
@@ -79,3 +80,9 @@ class GuessNumberUser:
 def gold_score(max_turns: int = MAX_TURNS) -> TurnsToSolve:
     """The gold score of guess-the-number conversations (the module docstring)."""
     return TurnsToSolve("guess-number", _CORRECT, max_turns)
+
+
+def off_rules_penalty(penalty: float = 0.1) -> OffRulesTurns:
+    """A turn reward (``"guess-number-off-rules"``): ``-penalty`` for a turn without a number
+    (the user answers ``ASK_FOR_NUMBER``), else 0."""
+    return OffRulesTurns("guess-number", frozenset({ASK_FOR_NUMBER}), penalty)

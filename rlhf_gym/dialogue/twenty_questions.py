@@ -17,7 +17,8 @@ words:
 
 Every turn counts, whatever it holds. Gold score (``"twenty-questions"``): ``1 - (turns - 1) /
 MAX_TURNS`` when found on the assistant's turn ``turns``, else 0.0
-(:class:`~rlhf_gym.dialogue.games.TurnsToSolve`).
+(:class:`~rlhf_gym.dialogue.games.TurnsToSolve`). Turn reward
+(``"twenty-questions-off-rules"``): -0.1 for a turn of rule 3 or naming several things.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlhf_gym.dialogue.conversation import FinalReply, Message
-from rlhf_gym.dialogue.games import TurnsToSolve, draw, secrets_of
+from rlhf_gym.dialogue.games import OffRulesTurns, TurnsToSolve, draw, secrets_of
 from rlhf_gym.dialogue.simulators import Reply
 
 MAX_TURNS = 10
@@ -152,3 +153,9 @@ class TwentyQuestionsUser:
 def gold_score(max_turns: int = MAX_TURNS) -> TurnsToSolve:
     """The gold score of twenty-questions conversations (the module docstring)."""
     return TurnsToSolve("twenty-questions", _FOUND, max_turns)
+
+
+def off_rules_penalty(penalty: float = 0.1) -> OffRulesTurns:
+    """A turn reward (``"twenty-questions-off-rules"``): ``-penalty`` for a turn that neither
+    asks about an attribute nor names one thing (``ASK_A_QUESTION``, ``ONE_AT_A_TIME``)."""
+    return OffRulesTurns("twenty-questions", frozenset({ASK_A_QUESTION, ONE_AT_A_TIME}), penalty)

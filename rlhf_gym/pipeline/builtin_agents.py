@@ -99,6 +99,8 @@ def _train_native(
         "reward_predictor": reward,
         "max_new_tokens": c.max_new_tokens,
     }
+    if c.turn_reward is not None:
+        env_kwargs["turn_reward_predictor"] = c.turn_reward
     # a reward ensemble's disagreement on each batch: does the policy leave its consensus?
     monitors = {"disagreement": reward.disagreement} if hasattr(reward, "disagreement") else {}
     probe = outputs.heldout_probe()

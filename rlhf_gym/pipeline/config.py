@@ -160,6 +160,13 @@ class RunConfig:
         "evaluation's proxy is then the gold too).",
         "agent",
     )
+    turn_reward: str | None = setting(
+        None,
+        "A dialogue task's turn reward: a reward predictor name (e.g. guess-number-off-rules) "
+        "that scores each agent turn, added to the env's reward when the turn ends; the RL "
+        "agents optimise it with the conversation's reward, gold and evaluation ignore it.",
+        "agent",
+    )
     reward_ensemble_objective: str = setting(
         "mean",
         "How an ensemble rewards the agents: mean, min (worst case) or mean-minus-std "
@@ -268,6 +275,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self._check_types()
+        if self.turn_reward is not None and not get_task(self.task).is_dialogue:
+            raise ValueError(
+                f"turn_reward={self.turn_reward!r} needs a dialogue task; {self.task!r} has "
+                "one turn"
+            )
         if get_task(self.task).is_dialogue and self.human_labels is not None:
             raise ValueError(  # an unknown task fails above, listing the known ones
                 f"task {self.task!r} is a dialogue task: its preferences are over whole "

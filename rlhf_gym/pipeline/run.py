@@ -87,8 +87,8 @@ class Pipeline:
 
     def check(self) -> None:
         """What can be checked before any stage runs (so nothing is deleted or spent first):
-        the frozen layers against the model, each agent's own settings, and every line of the
-        human labels."""
+        the frozen layers against the model, each agent's own settings, every line of the
+        human labels and the turn reward's name."""
         num_layers = layer_count(self.config.model)
         freeze = self.config.resolved_freeze_layers(num_layers)
         if freeze > num_layers:
@@ -99,6 +99,10 @@ class Pipeline:
             make_agent(name).check(self.config)
         if self.config.human_labels is not None:
             load_preferences(self.config.human_labels)
+        if self.config.turn_reward is not None:  # an unknown name fails here, listing known ones
+            from rlhf_gym.rewards import make_reward_predictor
+
+            make_reward_predictor(self.config.turn_reward)
 
     # ------------------------------------------------------------------ stage list
     def _stages(self) -> list[Stage]:

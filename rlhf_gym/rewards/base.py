@@ -31,6 +31,8 @@ PREDICTORS = Registry(
         "remote": "rlhf_gym.rewards.remote:RemoteRewardPredictor",
         "guess-number": "rlhf_gym.dialogue.guess_number:gold_score",
         "twenty-questions": "rlhf_gym.dialogue.twenty_questions:gold_score",
+        "guess-number-off-rules": "rlhf_gym.dialogue.guess_number:off_rules_penalty",
+        "twenty-questions-off-rules": "rlhf_gym.dialogue.twenty_questions:off_rules_penalty",
     },
 )
 """Built-in predictors by name, plus the ``rlhf_gym.reward_predictors`` entry-point group."""

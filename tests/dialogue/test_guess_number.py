@@ -97,3 +97,19 @@ def test_gold_of_a_game_longer_than_its_max_turns_is_zero():
     long_game = _game(["1"] * 7, "Correct! The number was 1.")
     assert gold_score().score(long_game) == 0.0
     assert gold_score(max_turns=8).score(long_game) == pytest.approx(1 - 6 / 8)
+
+
+def test_the_off_rules_turn_reward_costs_a_turn_without_a_number():
+    from rlhf_gym.dialogue.guess_number import ASK_FOR_NUMBER, off_rules_penalty
+    from rlhf_gym.rewards import make_reward_predictor
+
+    assert make_reward_predictor("guess-number-off-rules") == off_rules_penalty()
+    penalty = off_rules_penalty()
+    opening = {"role": "user", "content": "Guess my number."}
+    said = {"role": "assistant", "content": "hello"}
+    scores = penalty.score_conversations([
+        [opening, said, {"role": "user", "content": ASK_FOR_NUMBER}],
+        [opening, said, {"role": "user", "content": "Higher."}],
+        [opening, said, {"role": "user", "content": "Correct! The number was 4."}],
+    ])  # fmt: skip
+    assert scores.tolist() == pytest.approx([-0.1, 0.0, 0.0])

@@ -101,3 +101,16 @@ def _game(turns: int, last_word: str) -> list[dict[str, str]]:
 )
 def test_gold_by_hand(turns, last_word, gold):
     assert gold_score().score(_game(turns, last_word)) == pytest.approx(gold)
+
+
+def test_the_off_rules_turn_reward_costs_a_turn_that_asks_nothing():
+    from rlhf_gym.dialogue.twenty_questions import ASK_A_QUESTION, ONE_AT_A_TIME, YES
+    from rlhf_gym.rewards import make_reward_predictor
+
+    penalty = make_reward_predictor("twenty-questions-off-rules")
+    start = [{"role": "user", "content": "Guess my thing."}, {"role": "assistant", "content": "?"}]
+    replies = [ASK_A_QUESTION, ONE_AT_A_TIME, YES]
+    scores = penalty.score_conversations(
+        [[*start, {"role": "user", "content": r}] for r in replies]
+    )
+    assert scores.tolist() == pytest.approx([-0.1, -0.1, 0.0])

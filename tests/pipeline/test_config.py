@@ -28,7 +28,8 @@ CHANGED = {
     "reward_source": "gold",
     "reward_uncertainty_coef": 0.5,
     "label_temperature": 0.2,
-    "human_labels": None,  # needs a file: covered by the preferences stage's own tests
+    "human_labels": None,
+    "turn_reward": None,  # needs a dialogue task: tests/pipeline/test_dialogue.py  # needs a file: covered by the preferences stage's own tests
     "reward_backbone": "tiny",
     "reward_full_finetune": True,
     "reward_trainable_layers": 1,
@@ -81,7 +82,7 @@ def test_every_field_has_help_and_a_stage():
 )
 def test_changing_a_setting_redoes_its_stage_and_later_ones_only(name, tmp_path):
     if CHANGED[name] is None:
-        pytest.skip(f"{name}: no second valid value without external files")
+        pytest.skip(f"{name}: no second valid value in this base run")
     base = RunConfig(output_dir=str(tmp_path), model="tiny", agent="token-ppo")
     changed = dataclasses.replace(base, **{name: CHANGED[name]})
     before, after = _fingerprints(base), _fingerprints(changed)

@@ -106,3 +106,24 @@ def test_human_labels_are_refused_for_a_dialogue_task(tmp_path):
     labels.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     with pytest.raises(ValueError, match="whole conversations"):
         RunConfig(output_dir=str(tmp_path), human_labels=str(labels), **FAST)
+
+
+def test_a_turn_reward_reaches_the_agent_but_not_gold(tmp_path):
+    settings = {**FAST, "iterations": 1, "eval_every": None}
+    config = RunConfig(
+        output_dir=str(tmp_path), agent="token-ppo", turn_reward="guess-number-off-rules",
+        reward_source="gold", **settings,
+    )  # fmt: skip
+    Pipeline(config, log=lambda _: None).run()
+    (point,) = json.loads((tmp_path / "agent-token-ppo" / "curve.json").read_text())
+    # the env's reward: gold plus -0.1 per turn without a number; the logged gold is gold alone
+    assert point["proxy"] < point["gold"] + 1e-6
+
+
+def test_a_turn_reward_needs_a_dialogue_task_and_a_known_name(tmp_path):
+    with pytest.raises(ValueError, match="needs a dialogue task"):
+        RunConfig(output_dir=str(tmp_path), task="sentiment", turn_reward="guess-number-off-rules")
+    config = RunConfig(output_dir=str(tmp_path / "run"), turn_reward="no-such", **FAST)
+    with pytest.raises(ValueError, match="no-such"):
+        Pipeline(config, log=lambda _: None).run()
+    assert not (tmp_path / "run" / "sft").exists()
