@@ -28,8 +28,8 @@ CHANGED = {
     "reward_source": "gold",
     "reward_uncertainty_coef": 0.5,
     "label_temperature": 0.2,
-    "human_labels": None,
-    "turn_reward": None,  # needs a dialogue task: tests/pipeline/test_dialogue.py  # needs a file: covered by the preferences stage's own tests
+    "human_labels": None,  # needs a file: covered by the preferences stage's own tests
+    "turn_reward": None,  # needs a dialogue task: tests/pipeline/test_dialogue.py
     "reward_backbone": "tiny",
     "reward_full_finetune": True,
     "reward_trainable_layers": 1,
