@@ -43,8 +43,8 @@ interval includes 0 while the RL agents raise the proxy and lower the gold)."""
 
 
 def default_tasks(model: str) -> tuple[str, ...]:
-    """Every registered single-turn task (the pipeline does not run dialogue tasks yet), or for
-    the tiny preset :data:`TINY_TASKS`."""
+    """Every registered single-turn task, or for the tiny preset :data:`TINY_TASKS`; dialogue
+    tasks (conversations cost several completions each) run when named."""
     if model == "tiny":
         return TINY_TASKS
     return tuple(sorted(n for n in registered_tasks() if not get_task(n).is_dialogue))

@@ -22,8 +22,8 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from agents.token_ppo.rollout import Sampler, generate, response_logprobs
 from rlhf_gym.dialogue import Message, preference_record, reward_texts
 from rlhf_gym.envs import DialogueVectorEnv
-from rlhf_gym.evaluation import PolicyEvaluation, distinct_n
-from rlhf_gym.pipeline.evaluate import SAMPLES_IN_REPORT
+from rlhf_gym.evaluation import PolicyEvaluation, best_of_n_kl, distinct_n, n_matching_kl
+from rlhf_gym.pipeline.evaluate import MAX_BEST_OF_N, SAMPLES_IN_REPORT
 from rlhf_gym.preferences.collection import pair_up
 from rlhf_gym.preferences.pair import PreferencePair
 from rlhf_gym.preferences.simulated import BayesBound, SimulatedLabeler, bayes_bound
@@ -68,6 +68,7 @@ def play_conversations(
     max_new_tokens: int,
     seed: int,
     temperature: float = 1.0,
+    same_secret: int = 1,
 ) -> Conversations:
     """One conversation per entry of ``openings`` (repeat one to play it several times),
     ``policy`` against the task's user simulator with the secrets of ``split``. Without a
@@ -76,6 +77,7 @@ def play_conversations(
     The user's secrets come from the env seeds ``derived_seed(seed, "conversations")`` and the
     policy's tokens from a torch generator of ``seed``'s own stream, restored afterwards, so two
     policies played with one seed meet the same secrets and training's streams are untouched.
+    Each run of ``same_secret`` consecutive conversations meets one secret (best-of-n's draws).
     """
     sampler, untempered = Sampler(temperature), Sampler(1.0)
     gold = make_reward_predictor(task.gold_reward)
@@ -90,7 +92,8 @@ def play_conversations(
                 tokenizer=tokenizer, split=split, reward_predictor=gold,
                 max_new_tokens=max_new_tokens,
             )  # fmt: skip
-            observation, _ = env.reset(seed=env_seed + first, options={"prompts": chunk})
+            seeds = [env_seed + (first + i) // same_secret for i in range(len(chunk))]
+            observation, _ = env.reset(seed=seeds, options={"prompts": chunk})
             rollout = generate(policy, env, observation, sampler)
             mask = rollout.response_mask
             parts["conversations"] += rollout.conversations
@@ -199,8 +202,8 @@ def record_gold_scores(
 def evaluate_dialogue_run(outputs: RunOutputs) -> dict[str, Any]:
     """The evaluation stage of a dialogue task: the reference and each agent's policy play
     ``eval_samples_per_prompt`` conversations of each held-out opening against the held-out
-    secrets (the same secrets for every policy), measured by :func:`evaluate_conversations`.
-    No best-of-n baseline (a conversation's best-of-n would need the same secret n times)."""
+    secrets (the same secrets for every policy), measured by :func:`evaluate_conversations`,
+    beside best-of-n from the reference (:func:`best_of_n_conversations`)."""
     c, task = outputs.config, outputs.task
     reference, tokenizer = outputs.starting_policy()
     reference.requires_grad_(False)
@@ -220,9 +223,21 @@ def evaluate_dialogue_run(outputs: RunOutputs) -> dict[str, Any]:
         played[f"after ({name})"] = play_conversations(
             outputs.agent_policy(name), reference, tokenizer, task, openings, **options
         )
+    policies = {name: evaluate_conversations(p, proxy) for name, p in played.items()}
+    # best-of-n at each policy's KL and at MAX_BEST_OF_N (the bench's anchor), on about as many
+    # conversations as one policy's evaluation: ceil(conversations / 16) secrets, the held-out
+    # openings in turn
+    ns = {min(n_matching_kl(max(p["kl"], 0.0)), MAX_BEST_OF_N) for p in policies.values()}
+    slots = [held_out[i % len(held_out)] for i in range(-(-len(openings) // MAX_BEST_OF_N))]
+    for baseline in best_of_n_conversations(
+        reference, tokenizer, task, slots, proxy, sorted(ns | {MAX_BEST_OF_N}),
+        max_new_tokens=c.max_new_tokens, seed=derived_seed(c.seed, "best-of-n"),
+        temperature=c.temperature,
+    ):  # fmt: skip
+        policies[f"best-of-{baseline['n']} (reference)"] = baseline
     everything = [conv for result in played.values() for conv in result.conversations]
     return {
-        "policies": {name: evaluate_conversations(p, proxy) for name, p in played.items()},
+        "policies": policies,
         "held_out_prompts": len(held_out),
         "held_out_conversations": len(openings),
         "samples": _sample_table(played, c.eval_samples_per_prompt),
@@ -231,6 +246,41 @@ def evaluate_dialogue_run(outputs: RunOutputs) -> dict[str, Any]:
             "proxy": conversation_scores(proxy, everything).tolist(),
         },
     }
+
+
+def best_of_n_conversations(
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    task: Task,
+    slots: Sequence[str],
+    proxy: RewardPredictor,
+    ns: Sequence[int],
+    *,
+    max_new_tokens: int,
+    seed: int,
+    temperature: float = 1.0,
+) -> list[dict[str, float]]:
+    """Best-of-n baselines of a dialogue task: for each slot (a held-out opening), ``max(ns)``
+    reference conversations against one held-out secret; best-of-n keeps the first n's
+    conversation the proxy scores highest. KL is the analytic ``log n - (n - 1) / n``."""
+    largest = max(ns)
+    played = play_conversations(
+        reference, None, tokenizer, task, [o for o in slots for _ in range(largest)],
+        split="test", max_new_tokens=max_new_tokens, seed=seed, temperature=temperature,
+        same_secret=largest,
+    )  # fmt: skip
+    proxy_scores = conversation_scores(proxy, played.conversations).reshape(len(slots), largest)
+    gold = played.gold.reshape(len(slots), largest)
+    rows = []
+    for n in ns:
+        best = proxy_scores[:, :n].argmax(axis=1)  # (S,)
+        rows.append({
+            "n": n,
+            "gold": float(gold[np.arange(len(slots)), best].mean()),
+            "proxy": float(proxy_scores[:, :n].max(axis=1).mean()),
+            "kl": best_of_n_kl(n),
+        })  # fmt: skip
+    return rows
 
 
 def _sample_table(played: dict[str, Conversations], step: int) -> list[dict[str, str]]:

@@ -186,6 +186,22 @@ def test_the_tiny_preset_defaults_to_the_tasks_it_can_learn():
 
 
 def test_other_models_default_to_every_single_turn_task():
-    # the pipeline cannot run the dialogue tasks yet
+    # dialogue tasks (several completions per conversation) run only when named
     expected = ("arithmetic", "concepts", "length", "readable", "sentiment")
     assert default_tasks("smollm2-135m") == expected
+
+
+def test_a_dialogue_task_runs_in_the_bench_by_name(tmp_path):
+    settings = {**FAST, "eval_samples_per_prompt": 2, "max_new_tokens": 3}
+    del settings["eval_prompts"], settings["dpo_epochs"]
+    config = BenchConfig(
+        tasks=("guess_number",), agents=("token-ppo", "grpo"), seeds=(0,),
+        output_dir=str(tmp_path), run_settings={**settings, "num_generations": 2},
+        bootstrap_reps=100,
+    )  # fmt: skip
+    Bench(config, log=lambda _: None, progress_bar=False).run()
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert {(r["task"], r["agent"]) for r in rows} == {
+        ("guess_number", "token-ppo"), ("guess_number", "grpo"),
+    }  # fmt: skip
+    assert all(0.0 <= r["anchor_gold"] <= 1.0 and r["gold_at_kl_1"] is not None for r in rows)

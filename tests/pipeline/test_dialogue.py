@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from rlhf_gym.dialogue import reward_texts
+from rlhf_gym.dialogue.guess_number import GuessNumberUser
 from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.dialogue import best_of_n_conversations
 from rlhf_gym.pipeline.run import Pipeline
 from rlhf_gym.preferences.io import read_json_lines, read_jsonl
+from rlhf_gym.tasks import get_task
 
 FAST = {
     "task": "guess_number",
@@ -69,9 +73,11 @@ def test_held_out_evaluation_plays_every_policy_against_the_same_test_secrets(di
     evaluation = _summary(dialogue_run, "evaluate")
     assert evaluation["held_out_conversations"] == 6
     policies = evaluation["policies"]
-    assert set(policies) == {"before (reference)", *(f"after ({a})" for a in AGENTS)}
+    played = {"before (reference)", *(f"after ({a})" for a in AGENTS)}
+    assert played | {"best-of-16 (reference)"} <= set(policies)
+    assert all(name in played or name.startswith("best-of-") for name in policies)
     assert policies["before (reference)"]["kl"] == pytest.approx(0.0, abs=1e-4)
-    for result in policies.values():
+    for result in (policies[name] for name in played):
         assert 0.0 <= result["success_rate"] <= 1.0 and 1.0 <= result["mean_turns"] <= 6.0
         assert result["num_samples"] == 6
     details = json.loads((dialogue_run / "evaluate" / "details.json").read_text())
@@ -127,3 +133,26 @@ def test_a_turn_reward_needs_a_dialogue_task_and_a_known_name(tmp_path):
     with pytest.raises(ValueError, match="no-such"):
         Pipeline(config, log=lambda _: None).run()
     assert not (tmp_path / "run" / "sft").exists()
+
+
+def test_best_of_n_draws_each_slot_s_conversations_against_one_secret(
+    tiny_model, tiny_tokenizer, monkeypatch
+):
+    secrets: list[int] = []
+    start = GuessNumberUser.start
+
+    def recording_start(self, rng, split):
+        simulator = start(self, rng, split)
+        secrets.append(simulator.secret)
+        return simulator
+
+    monkeypatch.setattr(GuessNumberUser, "start", recording_start)
+    task = get_task("guess_number")
+    rows = best_of_n_conversations(
+        tiny_model, tiny_tokenizer, task, task.prompts("test") * 3, lambda p, c: np.zeros(len(p)),
+        [1, 4], max_new_tokens=3, seed=0,
+    )  # fmt: skip
+    runs = [secrets[i : i + 4] for i in range(0, 12, 4)]
+    assert all(len(set(run)) == 1 for run in runs)  # one secret per slot
+    assert all(run[0] in (3, 8, 14, 19) for run in runs)  # held-out secrets
+    assert [r["n"] for r in rows] == [1, 4] and rows[0]["kl"] == 0.0
