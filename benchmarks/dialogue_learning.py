@@ -24,6 +24,7 @@ from machine import load_average, write_result
 from scipy.stats import binomtest, fisher_exact
 
 from rlhf_gym.pipeline.config import RunConfig
+from rlhf_gym.pipeline.report import plot_overoptimisation
 from rlhf_gym.pipeline.run import Pipeline
 
 STAGES = ("preferences", "reward", "evaluate", "report")
@@ -116,6 +117,12 @@ def main() -> None:
     shutil.copy(report, directory / "report.md")
     for name in ("overoptimisation.png", "calibration.png"):
         shutil.copy(report.parent / name, directory / name)
+    # the held-out probes (the same secrets each time) beside the training batches' scores
+    plot_overoptimisation(
+        {"training batches": results["training_curve"],
+         "held-out probes": results["heldout_curve"]},
+        directory / "curve.png", window=1,
+    )  # fmt: skip
     print(json.dumps(results["evaluation"]["policies"], indent=1))
 
 

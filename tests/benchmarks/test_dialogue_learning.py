@@ -1,6 +1,6 @@
 """benchmarks/dialogue_learning.py end to end on the tiny preset: it runs the dialogue pipeline,
-then collects the held-out games, curves and wall times into one result file; run again on the
-same directory it only collects."""
+then collects the held-out games, curves (with curve.png) and wall times into one result file;
+run again on the same directory it only collects."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_the_result_holds_both_policies_games_curves_and_times(tmp_path):
     seconds = result["stage_seconds"]
     assert 0 < result["agent_training_seconds"] <= seconds["agent-token-ppo"]
     assert result["command"].split()[1].endswith("dialogue_learning.py")
-    assert (tmp_path / "results" / "report.md").is_file()
+    assert all((tmp_path / "results" / f).is_file() for f in ("report.md", "curve.png"))
     # a second call resumes the finished run: the same figures, nothing trained again
     again = _run(tmp_path)
     assert again["stage_seconds"] == seconds and again["evaluation"] == result["evaluation"]
