@@ -82,11 +82,20 @@ class BenchConfig:
     bootstrap_reps: int = field(
         default=2000, metadata={"help": "Bootstrap resamples of the confidence intervals."}
     )
+    merge_from: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "Output directories of benches with the same settings run elsewhere (shards "
+            "of the grid: other tasks or seeds, on other machines); the cells of this grid they "
+            "finished are taken from their results.jsonl instead of run again."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks) if self.tasks is not None else default_tasks(self.model)
         self.agents = tuple(self.agents)
         self.seeds, self.kl_budgets = tuple(self.seeds), tuple(self.kl_budgets)
+        self.merge_from = tuple(self.merge_from)
         require("tasks", self.tasks, bool(self.tasks), "at least one task")
         for task in self.tasks:
             get_task(task)  # an unknown task fails here, naming the known ones
@@ -121,6 +130,12 @@ class BenchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def shard_settings(self) -> dict[str, Any]:
+        """The settings two shards of one bench share: all but the grid's cells, where they
+        go and what they merge (as JSON has them, so a shard's ``bench.json`` compares)."""
+        own = ("tasks", "seeds", "output_dir", "merge_from")
+        return json.loads(json.dumps({k: v for k, v in self.to_dict().items() if k not in own}))
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> BenchConfig:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlhf_gym.bench.config import BenchConfig
 from rlhf_gym.pipeline.evaluate import MAX_BEST_OF_N
 from rlhf_gym.pipeline.outputs import RunOutputs
 from rlhf_gym.pipeline.stages import agent_stage
@@ -78,3 +79,29 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def shard_rows(config: BenchConfig) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The rows of the cells of ``config``'s grid that its ``merge_from`` shards finished, by
+    (task, seed): a cell counts when a shard has a row for every agent. A shard made with other
+    settings raises, naming them, so nothing unlike is averaged."""
+    wanted = set(config.shard_settings())
+    cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for directory in map(Path, config.merge_from):
+        try:
+            settings = json.loads((directory / "bench.json").read_text(encoding="utf-8"))
+            rows = read_rows(directory / "results.jsonl")
+            theirs = BenchConfig(**{**settings, "merge_from": ()}).shard_settings()
+        except (OSError, ValueError, TypeError) as err:
+            raise ValueError(f"cannot merge the bench in {directory}: {err}") from err
+        differ = sorted(k for k in wanted if theirs.get(k) != config.shard_settings()[k])
+        if differ:
+            raise ValueError(f"the bench in {directory} was run with other settings: {differ}")
+        for row in rows:
+            if row["task"] in config.tasks and row["seed"] in config.seeds:
+                cells.setdefault((row["task"], row["seed"]), []).append(row)
+    return {
+        cell: [next(r for r in rows if r["agent"] == a) for a in config.agents]
+        for cell, rows in cells.items()
+        if set(config.agents) <= {r["agent"] for r in rows}
+    }

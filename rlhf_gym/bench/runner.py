@@ -3,7 +3,8 @@ and the report.
 
 Every agent of a (task, seed) cell trains in the same run, so they face the same preferences,
 the same reward model and the same evaluation. A rerun of the same bench skips every finished
-stage of every cell, so an interrupted bench resumes where it stopped.
+stage of every cell, so an interrupted bench resumes where it stopped; cells finished by shards
+of the same bench elsewhere (``merge_from``) are taken from their results.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from rlhf_gym.bench.config import BenchConfig
 from rlhf_gym.bench.report import write_bench_report
-from rlhf_gym.bench.results import read_rows, run_rows, write_rows
+from rlhf_gym.bench.results import read_rows, run_rows, shard_rows, write_rows
 from rlhf_gym.pipeline.run import Pipeline
 
 
@@ -44,6 +45,7 @@ class Bench:
     def run(self) -> Path:
         """Run every unfinished cell, write ``results.jsonl`` after each, then the report;
         returns the report's path."""
+        merged = shard_rows(self.config)  # a shard made with other settings fails first
         self.output_dir.mkdir(parents=True, exist_ok=True)
         config_file = self.output_dir / "bench.json"
         config_file.write_text(json.dumps(self.config.to_dict(), indent=2), encoding="utf-8")
@@ -52,7 +54,7 @@ class Bench:
         with tqdm(total=len(cells), desc="bench", unit="run", disable=not self.progress_bar) as bar:
             for task, seed in cells:
                 bar.set_postfix_str(f"{task} seed {seed}")
-                rows += self.run_cell(task, seed)
+                rows += merged.get((task, seed)) or self.run_cell(task, seed)
                 write_rows(self.results_path, rows)
                 bar.update(1)
         return write_bench_report(self.config, read_rows(self.results_path))

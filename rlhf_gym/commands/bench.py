@@ -36,6 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="JSON object of rlhf-gym run settings for every run, e.g. '{\"iterations\": 40}'",
     )
     parser.add_argument("--bootstrap-reps", type=int, help="bootstrap resamples (default: 2000)")
+    parser.add_argument(
+        "--merge-from",
+        nargs="+",
+        metavar="DIR",
+        help="output directories of shards of this bench (same settings, other tasks or seeds, "
+        "run elsewhere): the cells they finished are taken from their results, not run again",
+    )
     return parser
 
 
@@ -49,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
     names = ("tasks", "agents", "seeds", "model", "output_dir", "kl_budgets", "run_settings",
-             "bootstrap_reps")  # fmt: skip
+             "bootstrap_reps", "merge_from")  # fmt: skip
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
         config = (

@@ -91,6 +91,47 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path, m
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 2
 
 
+def _shard(source, destination, keep):
+    """A copy of a finished bench's settings and of its rows for which ``keep(row)``."""
+    destination.mkdir()
+    (destination / "bench.json").write_text((source / "bench.json").read_text())
+    rows = (source / "results.jsonl").read_text().splitlines()
+    kept = [line for line in rows if keep(json.loads(line))]
+    (destination / "results.jsonl").write_text("".join(line + "\n" for line in kept))
+    return kept
+
+
+def test_cells_a_shard_finished_are_merged_and_the_rest_run(finished_bench, tmp_path):
+    _, out, _ = finished_bench
+    shard = tmp_path / "shard"
+    kept = _shard(out, shard, lambda row: row["task"] == "length" and row["seed"] == 0)
+    grid = {**GRID, "tasks": ("length",)}
+    config = BenchConfig(
+        **grid, output_dir=str(tmp_path / "merged"), run_settings=FAST, bootstrap_reps=200,
+        merge_from=(str(shard),),
+    )  # fmt: skip
+    Bench(config, log=lambda _: None, progress_bar=False).run()
+    runs = tmp_path / "merged" / "runs" / "length"
+    assert not (runs / "seed-0").exists() and (runs / "seed-1" / "report").is_dir()
+    rows = (tmp_path / "merged" / "results.jsonl").read_text().splitlines()
+    assert rows[:2] == kept and len(rows) == 4
+    assert {json.loads(line)["seed"] for line in rows[2:]} == {1}
+
+
+def test_a_shard_with_other_settings_is_refused_before_any_run(finished_bench, tmp_path):
+    _, out, _ = finished_bench
+    shard = tmp_path / "shard"
+    _shard(out, shard, lambda row: True)
+    other = {**FAST, "iterations": 3}
+    config = BenchConfig(
+        **GRID, output_dir=str(tmp_path / "merged"), run_settings=other, bootstrap_reps=200,
+        merge_from=(str(shard),),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="other settings: \\['run_settings'\\]"):
+        Bench(config, log=lambda _: None, progress_bar=False).run()
+    assert not (tmp_path / "merged").exists()
+
+
 class StandStill:
     """A third-party agent: returns the starting policy untouched."""
 

@@ -167,9 +167,15 @@ def _assert_same_training(result: dict[str, Any], expected: dict[str, Any]) -> N
     for step, expected_grads in zip(result["grads"], expected["grads"], strict=True):
         torch.testing.assert_close(step, expected_grads, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(result["params"], expected["params"], atol=1e-6, rtol=1e-5)
-    assert result["history"] == [
-        pytest.approx(record, rel=1e-5, abs=1e-6) for record in expected["history"]
-    ]
+    assert len(result["history"]) == len(expected["history"])
+    for record, expected_record in zip(result["history"], expected["history"], strict=True):
+        got, want = dict(record), dict(expected_record)
+        # DPO's accuracy counts implicit-reward margins > 0, and after steps of 1e-5 from the
+        # reference those margins are float noise around 0: one of the 6 pairs may flip
+        if "rewards/accuracies" in want:
+            flipped = abs(got.pop("rewards/accuracies") - want.pop("rewards/accuracies"))
+            assert flipped <= 1 / 6 + 1e-9
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
 
 
 @pytest.mark.parametrize("trainer", ["sft", "dpo", "reward", "reward-head", "reward-top"])
