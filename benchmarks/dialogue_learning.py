@@ -101,12 +101,13 @@ def main() -> None:
     out, agent = Path(args.output_dir), f"agent-{args.agent}"
     marker = lambda stage: json.loads((out / stage / "DONE.json").read_text())  # noqa: E731
     seconds = {stage: marker(stage)["seconds"] for stage in (*STAGES, agent)}
+    evaluation = marker("evaluate")["summary"]
     results = {
         "settings": config.to_dict(),
         "stage_seconds": seconds,
         "agent_training_seconds": training_seconds(out / agent),
-        "evaluation": marker("evaluate")["summary"],
-        "success": success_statistics(marker("evaluate")["summary"]["policies"]),
+        "evaluation": evaluation,
+        "success": success_statistics(evaluation["policies"]),
         "heldout_curve": json.loads((out / agent / "heldout_curve.json").read_text()),
         "training_curve": json.loads((out / agent / "curve.json").read_text()),
         "preferences": marker("preferences")["summary"],

@@ -11,7 +11,7 @@ untempered reference.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -183,15 +183,27 @@ def best_of_n(
     flat = [c for group in groups for c in group]
     proxy_scores = check_scores(proxy(flat_prompts, flat), len(flat), proxy)
     proxy_scores = proxy_scores.reshape(len(prompts), largest)
-    results = []
-    for n in ns:
-        best = proxy_scores[:, :n].argmax(axis=1)  # (P,)
+
+    def gold_of(best: np.ndarray) -> np.ndarray:
         chosen = [groups[i][j] for i, j in enumerate(best)]
-        gold_scores = check_scores(gold(list(prompts), chosen), len(prompts), gold)
-        results.append({
+        return check_scores(gold(list(prompts), chosen), len(prompts), gold)
+
+    return best_of_n_rows(proxy_scores, ns, gold_of)
+
+
+def best_of_n_rows(
+    proxy_scores: np.ndarray, ns: Sequence[int], gold_of: Callable[[np.ndarray], np.ndarray]
+) -> list[dict[str, float]]:
+    """Best-of-n's figures for each n from one draw: ``proxy_scores`` (S, N) of N reference
+    samples per slot, best-of-n keeping the highest of the first n; ``gold_of(best)`` scores each
+    slot's chosen sample (``best``: (S,) indices), so only those are gold-scored."""
+    rows = []
+    for n in ns:
+        best = proxy_scores[:, :n].argmax(axis=1)  # (S,)
+        rows.append({
             "n": n,
-            "gold": float(gold_scores.mean()),
+            "gold": float(gold_of(best).mean()),
             "proxy": float(proxy_scores[:, :n].max(axis=1).mean()),
             "kl": best_of_n_kl(n),
         })  # fmt: skip
-    return results
+    return rows

@@ -85,7 +85,7 @@ def shard_rows(config: BenchConfig) -> dict[tuple[str, int], list[dict[str, Any]
     """The rows of the cells of ``config``'s grid that its ``merge_from`` shards finished, by
     (task, seed): a cell counts when a shard has a row for every agent. A shard made with other
     settings raises, naming them, so nothing unlike is averaged."""
-    wanted = set(config.shard_settings())
+    ours = config.shard_settings()
     cells: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for directory in map(Path, config.merge_from):
         try:
@@ -94,7 +94,7 @@ def shard_rows(config: BenchConfig) -> dict[tuple[str, int], list[dict[str, Any]
             theirs = BenchConfig(**{**settings, "merge_from": ()}).shard_settings()
         except (OSError, ValueError, TypeError) as err:
             raise ValueError(f"cannot merge the bench in {directory}: {err}") from err
-        differ = sorted(k for k in wanted if theirs.get(k) != config.shard_settings()[k])
+        differ = sorted(k for k in ours if theirs.get(k) != ours[k])
         if differ:
             raise ValueError(f"the bench in {directory} was run with other settings: {differ}")
         for row in rows:

@@ -22,7 +22,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from agents.token_ppo.rollout import Sampler, generate, response_logprobs
 from rlhf_gym.dialogue import Message, preference_record, reward_texts
 from rlhf_gym.envs import DialogueVectorEnv
-from rlhf_gym.evaluation import PolicyEvaluation, best_of_n_kl, distinct_n, n_matching_kl
+from rlhf_gym.evaluation import PolicyEvaluation, best_of_n_rows, distinct_n, n_matching_kl
 from rlhf_gym.pipeline.evaluate import MAX_BEST_OF_N, SAMPLES_IN_REPORT
 from rlhf_gym.preferences.collection import pair_up
 from rlhf_gym.preferences.pair import PreferencePair
@@ -270,17 +270,8 @@ def best_of_n_conversations(
         same_secret=largest,
     )  # fmt: skip
     proxy_scores = conversation_scores(proxy, played.conversations).reshape(len(slots), largest)
-    gold = played.gold.reshape(len(slots), largest)
-    rows = []
-    for n in ns:
-        best = proxy_scores[:, :n].argmax(axis=1)  # (S,)
-        rows.append({
-            "n": n,
-            "gold": float(gold[np.arange(len(slots)), best].mean()),
-            "proxy": float(proxy_scores[:, :n].max(axis=1).mean()),
-            "kl": best_of_n_kl(n),
-        })  # fmt: skip
-    return rows
+    gold = played.gold.reshape(len(slots), largest)  # every game's gold is known once played
+    return best_of_n_rows(proxy_scores, ns, lambda best: gold[np.arange(len(slots)), best])
 
 
 def _sample_table(played: dict[str, Conversations], step: int) -> list[dict[str, str]]:
