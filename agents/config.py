@@ -4,6 +4,7 @@ the optimiser, what trains, and where output goes; each trainer's config adds it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rlhf_gym.distributed import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_non_negative, require_positive
@@ -31,6 +32,24 @@ class NativeTrainerConfig:
         metadata={
             "help": "Subtracted by the env from the score of a completion without EOS; None "
             "keeps the env's own setting (default 0)."
+        },
+    )
+    # ----------------------------------------------------------------- KL control
+    adaptive_kl: bool = field(
+        default=False,
+        metadata={
+            "help": "Adapt the KL coefficient after each batch so the KL tracks kl_target "
+            "(Ziegler et al. 2019); it starts at the config's coefficient (kl_coef or beta)."
+        },
+    )
+    kl_target: float = field(
+        default=6.0, metadata={"help": "Target KL per episode (nats) when adaptive_kl."}
+    )
+    kl_horizon: int = field(
+        default=10_000,
+        metadata={
+            "help": "Adaptive controller's horizon in episodes: a batch of n episodes moves the "
+            "coefficient by at most a factor 1 +- 0.2 * n / kl_horizon."
         },
     )
     # ----------------------------------------------------------------- optimisation
@@ -65,11 +84,18 @@ class NativeTrainerConfig:
     )
     progress_bar: bool = field(default=True, metadata={"help": "Show a tqdm progress bar."})
 
+    kl_coef_field: ClassVar[str] = "kl_coef"
+    """The field holding the (initial) KL coefficient: TRL's name differs between trainers."""
+
     def __post_init__(self) -> None:
         require_positive(
             self, "total_episodes", "temperature", "learning_rate", "adam_epsilon",
-            "max_grad_norm", "max_new_tokens",
+            "max_grad_norm", "max_new_tokens", "kl_target", "kl_horizon",
         )  # fmt: skip
+        require_non_negative(self, self.kl_coef_field)
+        if self.adaptive_kl:  # a multiplicative controller never leaves 0
+            coef = getattr(self, self.kl_coef_field)
+            require(self.kl_coef_field, coef, coef > 0, "> 0 when adaptive_kl")
         require_non_negative(self, "freeze_layers", "save_steps", "missing_eos_penalty")
         require_mixed_precision(self)
         self.report_to = tuple(self.report_to)

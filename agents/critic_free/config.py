@@ -30,7 +30,10 @@ class CriticFreeConfig(NativeTrainerConfig):
         metadata={"help": "Completions per prompt (k), drawn in the same batched rollout."},
     )
     # ----------------------------------------------------------------- KL and optimisation
-    beta: float = field(default=0.05, metadata={"help": "KL coefficient (to the reference)."})
+    beta: float = field(
+        default=0.05,
+        metadata={"help": "KL coefficient (to the reference); the initial one if adaptive_kl."},
+    )
     epsilon: float = field(
         default=0.2, metadata={"help": "Clip range of the probability ratio (1 +- epsilon)."}
     )
@@ -47,13 +50,14 @@ class CriticFreeConfig(NativeTrainerConfig):
 
     min_generations = 2
     """Fewest completions per prompt the algorithm's baseline needs."""
+    kl_coef_field = "beta"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_positive(
             self, "batch_size", "num_generations", "num_iterations", "num_mini_batches"
         )
-        require_non_negative(self, "beta", "epsilon")
+        require_non_negative(self, "epsilon")
         k = self.num_generations
         require("num_generations", k, k >= self.min_generations, f">= {self.min_generations}")
         require(
@@ -83,7 +87,11 @@ class GRPOConfig(CriticFreeConfig):
     (k3 estimator)."""
 
     beta: float = field(
-        default=0.04, metadata={"help": "Weight of the per-token k3 KL term in the loss."}
+        default=0.04,
+        metadata={
+            "help": "Weight of the per-token k3 KL term in the loss; the initial one if "
+            "adaptive_kl."
+        },
     )
     scale_rewards: str | bool = field(
         default="group",

@@ -34,6 +34,7 @@ from agents.critic_free.losses import (
     moving_average,
     sequence_loss,
 )
+from agents.kl import make_kl_controller
 from agents.loop import IterativeTrainer
 from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
 from agents.token_ppo.losses import entropy_from_logprobs, masked_mean
@@ -140,6 +141,9 @@ class CriticFreeTrainer(IterativeTrainer):
             trainable, lr=cfg.learning_rate, eps=cfg.adam_epsilon, fused=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.kl_controller = make_kl_controller(
+            cfg.beta, cfg.adaptive_kl, cfg.kl_target, cfg.kl_horizon
+        )
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False
@@ -187,6 +191,7 @@ class CriticFreeTrainer(IterativeTrainer):
         check_finite_losses(metrics, self.iteration + 1, self.name)
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
+        self.kl_controller.update(metrics["objective/kl"], self.config.episodes_per_step)
         self.iteration += 1
         self.episodes += self.config.episodes_per_step
         metrics.update({
@@ -217,7 +222,7 @@ class CriticFreeTrainer(IterativeTrainer):
         with self.dp.autocast():
             ref_logprobs = response_logprobs(self.ref_model, rollout, self.sampler) * mask
         penalised, kl = kl_penalised_scores(
-            rollout.scores, rollout.logprobs, ref_logprobs, mask, self.config.beta
+            rollout.scores, rollout.logprobs, ref_logprobs, mask, self.kl_controller.value
         )  # (B,), (B,)
         rewards, advantages = self.advantages(rollout.scores, penalised)
         return Batch(rollout, ref_logprobs, kl, rewards, advantages)
@@ -263,7 +268,7 @@ class CriticFreeTrainer(IterativeTrainer):
 
     # ------------------------------------------------------------------ metrics
     def _rollout_metrics(self, batch: Batch) -> dict[str, float]:
-        rollout, cfg = batch.rollout, self.config
+        rollout, cfg, beta = batch.rollout, self.config, self.kl_controller.value
         mask = rollout.response_mask
         lengths = mask.sum(1)  # (B,)
         scores = rollout.scores
@@ -279,10 +284,10 @@ class CriticFreeTrainer(IterativeTrainer):
             "completions/clipped_ratio": float(1.0 - rollout.eos.mean()),
             "objective/kl": float(batch.kl.mean()),
             "objective/scores": float(scores.mean()),
-            "objective/non_score_reward": float(-cfg.beta * batch.kl.mean()),
-            "objective/rlhf_reward": float((scores - cfg.beta * batch.kl).mean()),
+            "objective/non_score_reward": float(-beta * batch.kl.mean()),
+            "objective/rlhf_reward": float((scores - beta * batch.kl).mean()),
             "objective/entropy": float((-rollout.logprobs * mask).sum(1).mean()),
-            "beta": cfg.beta,
+            "beta": beta,
         }
         if group_std is not None:
             metrics["frac_reward_zero_std"] = float((group_std < 1e-6).float().mean())
@@ -309,6 +314,7 @@ class CriticFreeTrainer(IterativeTrainer):
             "iteration": self.iteration,
             "episodes": self.episodes,
             "env_seeded": self._env_seeded,
+            "kl_controller": self.kl_controller.state_dict(),
             "extra": self.extra_state(),
         }
 
@@ -326,6 +332,7 @@ class CriticFreeTrainer(IterativeTrainer):
         self.scheduler.load_state_dict(shared["scheduler"])
         self.iteration, self.episodes = shared["iteration"], shared["episodes"]
         self._env_seeded = shared["env_seeded"]
+        self.kl_controller.load_state_dict(shared["kl_controller"])
         self.load_extra_state(shared["extra"])
         self.prompt_rng = generator_from_state(process["prompt_rng"])
         self.env.set_attr("np_random", [generator_from_state(rng) for rng in process["env_rng"]])
@@ -367,7 +374,7 @@ class GRPO(CriticFreeTrainer):
         length, cfg = mask.shape[1], self.config
         return grpo_loss(
             logprobs, batch.rollout.logprobs[index, :length], batch.ref_logprobs[index, :length],
-            batch.advantages[index], mask, cfg.epsilon, cfg.beta, cfg.loss_type,
+            batch.advantages[index], mask, cfg.epsilon, self.kl_controller.value, cfg.loss_type,
             self.env.max_new_tokens, token_count,
         )  # fmt: skip
 

@@ -30,12 +30,10 @@ class TokenPPOConfig(NativeTrainerConfig):
         },
     )
     # ----------------------------------------------------------------- rewards and KL
-    kl_coef: float = field(default=0.05, metadata={"help": "Initial KL coefficient beta."})
-    adaptive_kl: bool = field(
-        default=False, metadata={"help": "Adapt beta so the KL tracks kl_target (Ziegler 2019)."}
+    kl_coef: float = field(
+        default=0.05,
+        metadata={"help": "KL coefficient beta in the reward (the initial one if adaptive_kl)."},
     )
-    kl_target: float = field(default=6.0, metadata={"help": "Target KL (nats) when adaptive."})
-    kl_horizon: int = field(default=10_000, metadata={"help": "Adaptive controller horizon."})
     gamma: float = field(default=1.0, metadata={"help": "Discount over response tokens."})
     lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
     # ----------------------------------------------------------------- optimisation
@@ -63,9 +61,9 @@ class TokenPPOConfig(NativeTrainerConfig):
         super().__post_init__()
         require_positive(
             self, "batch_size", "num_ppo_epochs", "num_mini_batches",
-            "gradient_accumulation_steps", "kl_target", "kl_horizon",
+            "gradient_accumulation_steps",
         )  # fmt: skip
-        require_non_negative(self, "cliprange", "cliprange_value", "vf_coef", "kl_coef")
+        require_non_negative(self, "cliprange", "cliprange_value", "vf_coef")
         steps = self.num_mini_batches * self.gradient_accumulation_steps
         require(
             "batch_size", self.batch_size, self.batch_size % steps == 0,

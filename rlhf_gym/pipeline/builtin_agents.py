@@ -49,6 +49,9 @@ def token_ppo_config(
         batch_size=c.batch_size,
         learning_rate=learning_rate,
         kl_coef=c.kl_coef,
+        adaptive_kl=c.adaptive_kl,
+        kl_target=c.kl_target,
+        kl_horizon=c.kl_horizon,
         freeze_layers=freeze_layers,
         temperature=c.temperature,
         missing_eos_penalty=c.missing_eos_penalty,
@@ -141,12 +144,17 @@ def critic_free_config(
             f"draws batch_size / num_generations prompts and completes each {k} times"
         )
     config_class = {"grpo": GRPOConfig, "rloo": RLOOConfig, "reinforce": ReinforceConfig}
+    own = {"scale_rewards": c.grpo_scale_rewards, "loss_type": c.grpo_loss_type}
     return config_class[algorithm](
+        **(own if algorithm == "grpo" else {}),
         total_episodes=c.iterations * c.batch_size,
         batch_size=c.batch_size // k,
         num_generations=k,
         learning_rate=learning_rate,
         beta=c.kl_coef,
+        adaptive_kl=c.adaptive_kl,
+        kl_target=c.kl_target,
+        kl_horizon=c.kl_horizon,
         # the same optimisation passes per batch as token-ppo, so agents get equal updates
         num_iterations=c.num_ppo_epochs,
         num_mini_batches=c.num_mini_batches,
@@ -328,7 +336,10 @@ class SB3Agent:
             seed=seed,
             **settings,
         )
-        callback = KLPenaltyCallback(c.kl_coef, gold_reward=outputs.task.gold_reward)
+        callback = KLPenaltyCallback(
+            c.kl_coef, c.adaptive_kl, c.kl_target, c.kl_horizon,
+            gold_reward=outputs.task.gold_reward,
+        )  # fmt: skip
         probe = outputs.heldout_probe()
         callbacks = [callback]
         if probe is not None:

@@ -196,7 +196,22 @@ class RunConfig:
         "RL agents' learning rate; default: 1e-3 for models under 5M parameters, else 2e-4.",
         "agent",
     )
-    kl_coef: float = setting(0.05, "KL coefficient beta of the RL agents.", "agent")
+    kl_coef: float = setting(
+        0.05, "KL coefficient beta of the RL agents (the initial one with adaptive_kl).", "agent"
+    )
+    adaptive_kl: bool = setting(
+        False,
+        "Adapt beta after each batch so the episode KL tracks kl_target (Ziegler et al. 2019; "
+        "token-ppo, grpo, rloo, reinforce and the SB3 agents).",
+        "agent",
+    )
+    kl_target: float = setting(6.0, "The adaptive controller's target KL (nats).", "agent")
+    kl_horizon: int = setting(
+        10_000,
+        "The adaptive controller's horizon in episodes: a batch of n episodes moves beta by at "
+        "most a factor 1 +- 0.2 n / kl_horizon.",
+        "agent",
+    )
     freeze_layers: int | None = setting(
         None,
         "Freeze the lower N decoder layers (and then the embeddings) of every agent's policy; "
@@ -211,6 +226,18 @@ class RunConfig:
     )
     missing_eos_penalty: float = setting(
         0.0, "Subtracted from the score of a completion that never wrote EOS.", "agent"
+    )
+    grpo_scale_rewards: str = setting(
+        "group",
+        "GRPO's advantage scaling: by the std of each prompt's group, of the batch, or 'none' "
+        "(Dr. GRPO); GRPOConfig.scale_rewards.",
+        "agent",
+    )
+    grpo_loss_type: str = setting(
+        "grpo",
+        "GRPO's loss averaging: 'grpo' (per completion, then over completions), 'dapo' or "
+        "'dr_grpo' (both free of the length bias); GRPOConfig.loss_type.",
+        "agent",
     )
     num_ppo_epochs: int = setting(
         4,
@@ -319,7 +346,7 @@ class RunConfig:
             "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
             "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
             "threads", "eval_prompts", "reward_ensemble_size", "eval_every", "probe_prompts",
-            "reward_trainable_layers", "num_generations",
+            "reward_trainable_layers", "num_generations", "kl_target", "kl_horizon",
         )  # fmt: skip
         sources = ("learned", "gold")
         require(
@@ -338,6 +365,16 @@ class RunConfig:
         fraction = self.reward_heldout_fraction
         require("reward_heldout_fraction", fraction, 0.0 < fraction < 1.0, "in (0, 1)")
         require_in(self, "lam", 0.0, 1.0)
+        from agents.critic_free.config import (  # loads torch: not at import
+            LOSS_TYPES,
+            SCALE_REWARDS,
+        )
+
+        scaling, loss_type = self.grpo_scale_rewards, self.grpo_loss_type
+        require("grpo_scale_rewards", scaling, scaling in SCALE_REWARDS, f"one of {SCALE_REWARDS}")
+        require("grpo_loss_type", loss_type, loss_type in LOSS_TYPES, f"one of {LOSS_TYPES}")
+        if self.adaptive_kl:  # a multiplicative controller never leaves 0
+            require("kl_coef", self.kl_coef, self.kl_coef > 0, "> 0 when adaptive_kl")
 
     @property
     def agents(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from rlhf_gym.pipeline.agents import (
     available_agents,
     make_agent,
 )
+from rlhf_gym.pipeline.builtin_agents import critic_free_config, token_ppo_config
 from rlhf_gym.pipeline.config import RunConfig
 
 BUILTINS = ["dpo", "grpo", "reinforce", "rloo", "sb3-a2c", "sb3-ppo", "sb3-trpo", "token-ppo"]
@@ -79,6 +80,28 @@ def test_each_agent_checks_its_own_settings(agent, settings, message):
     config = RunConfig(agent=agent, model="tiny", **settings)
     with pytest.raises(ValueError, match=message):
         make_agent(agent).check(config)
+
+
+def test_the_kl_controller_settings_reach_the_native_trainers():
+    run = RunConfig(
+        model="tiny", adaptive_kl=True, kl_coef=0.2, kl_target=3.0, kl_horizon=500,
+        batch_size=8, num_generations=2,
+    )  # fmt: skip
+    configs = [token_ppo_config(run, 1e-3, 0, "out")]
+    configs += [critic_free_config(name, run, 1e-3, 0, "out") for name in ("grpo", "rloo")]
+    for config in configs:
+        assert (config.adaptive_kl, config.kl_target, config.kl_horizon) == (True, 3.0, 500)
+        assert getattr(config, config.kl_coef_field) == 0.2
+
+
+def test_grpos_own_settings_reach_grpo_only():
+    run = RunConfig(
+        model="tiny", grpo_scale_rewards="none", grpo_loss_type="dr_grpo", batch_size=8,
+        num_generations=2,
+    )  # fmt: skip
+    grpo = critic_free_config("grpo", run, 1e-3, 0, "out")
+    assert (grpo.scale_rewards, grpo.loss_type) == ("none", "dr_grpo")
+    assert not hasattr(critic_free_config("rloo", run, 1e-3, 0, "out"), "loss_type")
 
 
 def test_a_plugin_agent_runs_from_the_command_line_next_to_a_builtin(shift_head, tmp_path):

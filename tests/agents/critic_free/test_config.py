@@ -41,6 +41,7 @@ def test_reinforce_needs_no_groups_but_rloo_and_grpo_do():
         (GRPOConfig, "loss_type", "bnpo", "loss_type must be one of ('grpo', 'dr_grpo', 'dapo')"),
         (GRPOConfig, "scale_rewards", "std", "scale_rewards must be one of"),
         (GRPOConfig, "beta", -0.1, "beta must be >= 0, got -0.1"),
+        (RLOOConfig, "kl_horizon", 0, "kl_horizon must be positive, got 0"),
         (GRPOConfig, "num_iterations", 0, "num_iterations must be positive, got 0"),
         (RLOOConfig, "epsilon", -1.0, "epsilon must be >= 0, got -1.0"),
         (RLOOConfig, "report_to", ("wandb",), "report_to must be made of"),
@@ -52,3 +53,9 @@ def test_reinforce_needs_no_groups_but_rloo_and_grpo_do():
 def test_invalid_values_are_named(config_class, field, value, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         config_class(**{"batch_size": 4, "num_generations": 2, "total_episodes": 64, field: value})
+
+
+def test_an_adaptive_beta_must_start_above_zero():
+    with pytest.raises(ValueError, match=re.escape("beta must be > 0 when adaptive_kl, got 0.0")):
+        RLOOConfig(adaptive_kl=True, beta=0.0)
+    assert RLOOConfig(adaptive_kl=False, beta=0.0).beta == 0.0  # fixed at 0: no KL term

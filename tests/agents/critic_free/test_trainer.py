@@ -114,24 +114,56 @@ def test_reinforce_baseline_is_a_moving_average_of_mean_rewards(
 
 
 @pytest.mark.parametrize("name", list(TRAINERS))
+def test_adaptive_kl_moves_beta_and_the_next_batch_is_penalised_with_it(
+    name, toy_model, toy_tokenizer, toy_env_kwargs
+):
+    trainer = make(
+        name, toy_model, toy_tokenizer, toy_env_kwargs, adaptive_kl=True, beta=0.1,
+        kl_target=1.0, kl_horizon=160,
+    )  # fmt: skip
+    first = trainer.step()
+    # The first batch is the reference's own (KL ~0 < target): the error clips at -0.2 and a
+    # step of 16 episodes is a tenth of the horizon.
+    assert abs(first["objective/kl"]) < 1e-4
+    assert first["beta"] == 0.1
+    assert trainer.kl_controller.value == pytest.approx(0.1 * (1 - 0.2 * 0.1))
+
+    batch = trainer.make_batch(trainer.rollout())
+    scores, beta = batch.rollout.scores, trainer.kl_controller.value
+    if name == "grpo":  # KL in the loss: the rewards are the scores
+        assert torch.equal(batch.rewards, scores)
+    else:  # KL in the reward, with the adapted beta
+        assert torch.allclose(batch.rewards, scores - beta * batch.kl)
+
+
+def test_a_fixed_beta_stays_put(toy_model, toy_tokenizer, toy_env_kwargs):
+    trainer = make("rloo", toy_model, toy_tokenizer, toy_env_kwargs, beta=0.1, kl_horizon=16)
+    history = trainer.train()
+    assert [m["beta"] for m in history] == [0.1] * 3
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
 def test_resumed_run_makes_the_same_updates(
     name, toy_model, toy_tokenizer, toy_env_kwargs, tmp_path
 ):
-    straight = make(name, toy_model, toy_tokenizer, toy_env_kwargs)
+    # an adaptive beta with a short horizon: its state must be restored too
+    adaptive = {"adaptive_kl": True, "kl_target": 1.0, "kl_horizon": 32}
+    straight = make(name, toy_model, toy_tokenizer, toy_env_kwargs, **adaptive)
     expected = straight.train()
 
-    partial = make(name, toy_model, toy_tokenizer, toy_env_kwargs)
+    partial = make(name, toy_model, toy_tokenizer, toy_env_kwargs, **adaptive)
     partial.step()  # as if interrupted after one of three steps
     partial.save_checkpoint(tmp_path / "checkpoint.pt")
     torch.manual_seed(999)  # whatever happens in between must not matter
     np.random.default_rng(5).random()
-    resumed = make(name, toy_model, toy_tokenizer, toy_env_kwargs)
+    resumed = make(name, toy_model, toy_tokenizer, toy_env_kwargs, **adaptive)
     history = resumed.train(resume_from=tmp_path / "checkpoint.pt")
 
     assert len(history) == 2
+    assert expected[1]["beta"] != expected[0]["beta"]
     for param_name, value in resumed.policy.state_dict().items():
         assert torch.equal(value, straight.policy.state_dict()[param_name]), param_name
-    for metric in ("reward", "objective/kl", "loss", "lr"):
+    for metric in ("reward", "objective/kl", "loss", "lr", "beta"):
         assert [m[metric] for m in history] == [m[metric] for m in expected[1:]], metric
 
 

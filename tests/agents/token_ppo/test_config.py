@@ -35,6 +35,7 @@ def test_derived_sizes():
         ("value_model", "shared", "value_model must be one of ('head', 'separate'), got 'shared'"),
         ("report_to", ("wandb",), "report_to must be made of"),
         ("kl_coef", -0.1, "kl_coef must be >= 0, got -0.1"),
+        ("kl_target", 0.0, "kl_target must be positive, got 0.0"),
         ("max_new_tokens", 0, "max_new_tokens must be positive, got 0"),
         ("learning_rate", float("nan"), "learning_rate must be positive, got nan"),
     ],
