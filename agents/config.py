@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from agents.kl import KLController, make_kl_controller
 from rlhf_gym.distributed import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_non_negative, require_positive
 
@@ -101,3 +102,8 @@ class NativeTrainerConfig:
         self.report_to = tuple(self.report_to)
         bad = [sink for sink in self.report_to if sink not in REPORT_TO]
         require("report_to", self.report_to, not bad, f"made of {REPORT_TO}")
+
+    def kl_controller(self) -> KLController:
+        """A new controller of beta from these settings (adaptive or fixed)."""
+        coef = getattr(self, self.kl_coef_field)
+        return make_kl_controller(coef, self.adaptive_kl, self.kl_target, self.kl_horizon)

@@ -34,7 +34,6 @@ from agents.critic_free.losses import (
     moving_average,
     sequence_loss,
 )
-from agents.kl import make_kl_controller
 from agents.loop import IterativeTrainer
 from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
 from agents.token_ppo.losses import entropy_from_logprobs, masked_mean
@@ -141,9 +140,7 @@ class CriticFreeTrainer(IterativeTrainer):
             trainable, lr=cfg.learning_rate, eps=cfg.adam_epsilon, fused=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.kl_controller = make_kl_controller(
-            cfg.beta, cfg.adaptive_kl, cfg.kl_target, cfg.kl_horizon
-        )
+        self.kl_controller = cfg.kl_controller()
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False

@@ -22,7 +22,6 @@ from gymnasium.vector import AutoresetMode
 from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from agents.kl import make_kl_controller
 from agents.loop import IterativeTrainer
 from agents.rng import generator_from_state, rng_state, seed_everything, set_rng_state
 from agents.token_ppo.config import TokenPPOConfig
@@ -134,10 +133,7 @@ class TokenPPO(IterativeTrainer):
             trainable, lr=self.config.learning_rate, eps=self.config.adam_epsilon, fused=True
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.kl_controller = make_kl_controller(
-            self.config.kl_coef, self.config.adaptive_kl, self.config.kl_target,
-            self.config.kl_horizon,
-        )  # fmt: skip
+        self.kl_controller = self.config.kl_controller()
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False
