@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from agents.kl import KLController, make_kl_controller
+from agents.kl import KLBudget, KLController, make_kl_controller
 from rlhf_gym.distributed import mixed_precision_field, require_mixed_precision
 from rlhf_gym.validation import require, require_non_negative, require_positive
 
@@ -53,6 +53,17 @@ class NativeTrainerConfig:
             "coefficient by at most a factor 1 +- 0.2 * n / kl_horizon."
         },
     )
+    kl_budget: float | None = field(
+        default=None,
+        metadata={
+            "help": "End training early, before total_episodes, once the KL per episode to the "
+            "reference (the mean over the last kl_budget_window batches) reaches this many "
+            "nats; None trains the whole budget."
+        },
+    )
+    kl_budget_window: int = field(
+        default=5, metadata={"help": "Batches whose mean KL the kl_budget stop reads."}
+    )
     # ----------------------------------------------------------------- optimisation
     learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})
     adam_epsilon: float = field(default=1e-5, metadata={"help": "Adam epsilon."})
@@ -91,7 +102,8 @@ class NativeTrainerConfig:
     def __post_init__(self) -> None:
         require_positive(
             self, "total_episodes", "temperature", "learning_rate", "adam_epsilon",
-            "max_grad_norm", "max_new_tokens", "kl_target", "kl_horizon",
+            "max_grad_norm", "max_new_tokens", "kl_target", "kl_horizon", "kl_budget",
+            "kl_budget_window",
         )  # fmt: skip
         require_non_negative(self, self.kl_coef_field)
         if self.adaptive_kl:  # a multiplicative controller never leaves 0
@@ -107,3 +119,7 @@ class NativeTrainerConfig:
         """A new controller of beta from these settings (adaptive or fixed)."""
         coef = getattr(self, self.kl_coef_field)
         return make_kl_controller(coef, self.adaptive_kl, self.kl_target, self.kl_horizon)
+
+    def kl_budget_stop(self) -> KLBudget:
+        """A new early stop at ``kl_budget`` (never, when None)."""
+        return KLBudget(self.kl_budget, self.kl_budget_window)

@@ -1,8 +1,9 @@
-"""KL control shared by the agents: per-token KL estimates and the beta controllers."""
+"""KL control shared by the agents: per-token KL estimates, the beta controllers and the KL
+budget that ends training early."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -72,3 +73,43 @@ def make_kl_controller(
     if adaptive_kl:
         return AdaptiveKLController(kl_coef, kl_target, kl_horizon)
     return FixedKLController(kl_coef)
+
+
+@dataclass
+class KLBudget:
+    """Ends training once the policy has drifted ``budget`` nats from the reference.
+
+    The KL of a batch of 32 completions is noisy, so the stop reads the mean of the last
+    ``window`` batches (fewer at the start). Only training batches feed it, never the held-out
+    evaluation, so a budget chosen in advance selects nothing on the test prompts.
+    """
+
+    budget: float | None = None
+    """Nats per episode; None never stops."""
+    window: int = 5
+    recent: list[float] = field(default_factory=list)
+    """The last ``window`` batches' mean episode KL, oldest first."""
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.budget <= 0:
+            raise ValueError(f"kl_budget must be > 0 (nats) or None, got {self.budget}")
+        if self.window < 1:
+            raise ValueError(f"kl_budget_window must be >= 1, got {self.window}")
+
+    def update(self, batch_kl: float) -> None:
+        self.recent = [*self.recent, float(batch_kl)][-self.window :]
+
+    @property
+    def running_kl(self) -> float:
+        """The mean KL of the last ``window`` batches (0 before the first)."""
+        return sum(self.recent) / len(self.recent) if self.recent else 0.0
+
+    @property
+    def spent(self) -> bool:
+        return self.budget is not None and bool(self.recent) and self.running_kl >= self.budget
+
+    def state_dict(self) -> dict[str, list[float]]:
+        return {"recent": list(self.recent)}
+
+    def load_state_dict(self, state: dict[str, list[float]]) -> None:
+        self.recent = [float(kl) for kl in state["recent"]]

@@ -1,6 +1,6 @@
 """The iteration loop the native trainers share (TokenPPO, GRPO, RLOO, REINFORCE): run the
-remaining iterations, log each, call the callbacks, checkpoint every ``save_steps``, and save
-the checkpoint and the policy at the end.
+remaining iterations (or fewer, once the KL budget is spent), log each, call the callbacks,
+checkpoint every ``save_steps``, and save the checkpoint and the policy at the end.
 
 With several data-parallel processes, every process runs the loop; only rank 0 logs, shows
 the progress bar, calls the callbacks and writes files. A checkpoint holds the replicated
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from agents.kl import KLBudget
 from agents.token_ppo.metrics_log import MetricLogger
 from rlhf_gym.distributed import DataParallel
 
@@ -24,8 +25,8 @@ from rlhf_gym.distributed import DataParallel
 class IterativeTrainer:
     """Base of a trainer whose ``step()`` runs one iteration and returns its metrics.
 
-    A subclass sets ``config`` (with ``output_dir``, ``report_to``, ``save_steps`` and
-    ``progress_bar``), ``dp``, ``callbacks``, ``iteration`` and ``episodes``, and defines
+    A subclass sets ``config`` (a ``NativeTrainerConfig``), ``dp``, ``callbacks``,
+    ``iteration``, ``episodes`` and ``kl_budget``, and defines
     ``step``, ``total_iterations``, ``progress``, ``shared_state``, ``process_state``,
     ``restore`` and ``write_pretrained``.
     """
@@ -37,6 +38,8 @@ class IterativeTrainer:
     callbacks: list[Callable[[Any, dict[str, float]], None]]
     iteration: int
     episodes: int
+    kl_budget: KLBudget
+    """``step()`` feeds it each batch's ``objective/kl``; once it is spent, training ends."""
     logger: MetricLogger | None = None
 
     @property
@@ -78,12 +81,15 @@ class IterativeTrainer:
         if self.dp.is_main_process:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({**self.shared_state(), "processes": processes}, path)
+            state = {**self.shared_state(), "kl_budget": self.kl_budget.state_dict()}
+            torch.save({**state, "processes": processes}, path)
         self.dp.wait()
 
     def load_checkpoint(self, path: str | Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
         processes = state.pop("processes")
+        # a checkpoint from before the KL budget existed holds no window: start an empty one
+        self.kl_budget.load_state_dict(state.pop("kl_budget", {"recent": []}))
         if len(processes) != self.dp.world_size:
             raise ValueError(
                 f"{path} was saved by {len(processes)} processes; resume it with as many "
@@ -92,8 +98,8 @@ class IterativeTrainer:
         self.restore(state, processes[self.dp.rank])
 
     def train(self, resume_from: str | Path | None = None) -> list[dict[str, float]]:
-        """Run the remaining iterations; returns each iteration's metrics (``eps``: episodes
-        per second since this call started)."""
+        """Run the remaining iterations, or until the KL budget is spent; returns each
+        iteration's metrics (``eps``: episodes per second since this call started)."""
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         out = self.config.output_dir
@@ -105,7 +111,7 @@ class IterativeTrainer:
             total=self.total_iterations, initial=self.iteration,
             disable=not (self.config.progress_bar and main), desc=self.name,
         )  # fmt: skip
-        while self.iteration < self.total_iterations:
+        while self.iteration < self.total_iterations and not self.kl_budget.spent:
             metrics = self.step()
             metrics["eps"] = (self.episodes - first_episode) / (time.perf_counter() - start)
             history.append(metrics)

@@ -141,6 +141,7 @@ class CriticFreeTrainer(IterativeTrainer):
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.kl_controller = cfg.kl_controller()
+        self.kl_budget = cfg.kl_budget_stop()
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False
@@ -189,6 +190,7 @@ class CriticFreeTrainer(IterativeTrainer):
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         self.kl_controller.update(metrics["objective/kl"], self.config.episodes_per_step)
+        self.kl_budget.update(metrics["objective/kl"])
         self.iteration += 1
         self.episodes += self.config.episodes_per_step
         metrics.update({

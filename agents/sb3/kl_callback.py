@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.kl import KLController, kl_k1, make_kl_controller
+from agents.kl import KLBudget, KLController, kl_k1, make_kl_controller
 from agents.sb3.reference import ReferenceModel
 from rlhf_gym.rewards import RewardPredictor, RewardSpec, make_reward_predictor
 
@@ -38,6 +38,9 @@ class KLPenaltyCallback(BaseCallback):
             (Ziegler et al. 2019); otherwise beta stays fixed.
         kl_target, kl_horizon: the adaptive controller's target episode KL (nats) and horizon
             (episodes).
+        kl_budget, kl_budget_window: stop training (``_on_step`` returns False) once the mean
+            episode KL of the last ``kl_budget_window`` rollouts reaches ``kl_budget`` nats;
+            None never stops.
         reference: the frozen reference; by default a frozen copy of the policy when training
             starts (sharing its frozen layers).
         gold_reward: a reward predictor (name or callable) whose score of every finished episode
@@ -54,6 +57,8 @@ class KLPenaltyCallback(BaseCallback):
         adaptive_kl: bool = False,
         kl_target: float = 6.0,
         kl_horizon: int = 10_000,
+        kl_budget: float | None = None,
+        kl_budget_window: int = 5,
         reference: ReferenceModel | None = None,
         gold_reward: RewardSpec | None = None,
         verbose: int = 0,
@@ -62,6 +67,7 @@ class KLPenaltyCallback(BaseCallback):
         self.controller: KLController = make_kl_controller(
             kl_coef, adaptive_kl, kl_target, kl_horizon
         )
+        self.kl_budget = KLBudget(kl_budget, kl_budget_window)
         self.reference = reference
         self.gold: RewardPredictor | None = (
             make_reward_predictor(gold_reward) if gold_reward is not None else None
@@ -87,7 +93,7 @@ class KLPenaltyCallback(BaseCallback):
         kl, penalty = kl_penalty(logp, logp_ref.cpu().numpy(), self.controller.value)
         self.locals["rewards"] += penalty  # in place: this array is what the buffer stores
         self._track(kl, self.locals["dones"], self.locals["infos"])
-        return True
+        return not self.kl_budget.spent
 
     def _track(self, kl: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
         self._rollout["token_kl"].extend(kl.tolist())
@@ -108,6 +114,7 @@ class KLPenaltyCallback(BaseCallback):
         episode_kl = self._rollout["episode_kl"]
         if episode_kl:
             self.controller.update(float(np.mean(episode_kl)), len(episode_kl))
+            self.kl_budget.update(float(np.mean(episode_kl)))
         self.logger.record("kl/beta", self.controller.value)
         names = {"token_kl": "kl/token_kl", "episode_kl": "kl/episode_kl"}
         names |= {"proxy": "rollout/proxy_score", "gold": "rollout/gold_score"}

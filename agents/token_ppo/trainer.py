@@ -134,6 +134,7 @@ class TokenPPO(IterativeTrainer):
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.kl_controller = self.config.kl_controller()
+        self.kl_budget = self.config.kl_budget_stop()
         self.iteration = 0
         self.episodes = 0
         self._env_seeded = False
@@ -161,6 +162,7 @@ class TokenPPO(IterativeTrainer):
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         self.kl_controller.update(metrics["objective/kl"], self.config.batch_size)
+        self.kl_budget.update(metrics["objective/kl"])
         self.iteration += 1
         self.episodes += self.config.batch_size
         metrics.update({

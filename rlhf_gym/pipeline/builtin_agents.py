@@ -52,6 +52,7 @@ def token_ppo_config(
         adaptive_kl=c.adaptive_kl,
         kl_target=c.kl_target,
         kl_horizon=c.kl_horizon,
+        kl_budget=c.kl_budget,
         freeze_layers=freeze_layers,
         temperature=c.temperature,
         missing_eos_penalty=c.missing_eos_penalty,
@@ -127,6 +128,8 @@ def _train_native(
         for i, m in enumerate(history)
     ]
     summary = {"iterations": len(history), "episodes_per_second": history[-1]["eps"]}
+    if trainer.iteration < trainer.total_iterations:  # the KL budget ended it
+        summary["kl_budget_stop"] = trainer.iteration
     return AgentResult(trainer.policy, curve, summary, probe.points if probe else [])
 
 
@@ -155,6 +158,7 @@ def critic_free_config(
         adaptive_kl=c.adaptive_kl,
         kl_target=c.kl_target,
         kl_horizon=c.kl_horizon,
+        kl_budget=c.kl_budget,
         # the same optimisation passes per batch as token-ppo, so agents get equal updates
         num_iterations=c.num_ppo_epochs,
         num_mini_batches=c.num_mini_batches,
@@ -337,7 +341,7 @@ class SB3Agent:
             **settings,
         )
         callback = KLPenaltyCallback(
-            c.kl_coef, c.adaptive_kl, c.kl_target, c.kl_horizon,
+            c.kl_coef, c.adaptive_kl, c.kl_target, c.kl_horizon, kl_budget=c.kl_budget,
             gold_reward=outputs.task.gold_reward,
         )  # fmt: skip
         probe = outputs.heldout_probe()
@@ -352,6 +356,8 @@ class SB3Agent:
             if {"episode_kl", "proxy", "gold"} <= set(h)
         ]
         summary = {"iterations": len(callback.history)}
+        if callback.kl_budget.spent and len(callback.history) < c.iterations:
+            summary["kl_budget_stop"] = len(callback.history)
         return AgentResult(model.policy.lm, curve, summary, probe.points if probe else [])
 
 

@@ -212,6 +212,12 @@ class RunConfig:
         "most a factor 1 +- 0.2 n / kl_horizon.",
         "agent",
     )
+    kl_budget: float | None = setting(
+        None,
+        "End an RL agent's training early once its KL to the reference (mean of the last 5 "
+        "training batches) reaches this many nats; None trains all iterations (not DPO).",
+        "agent",
+    )
     freeze_layers: int | None = setting(
         None,
         "Freeze the lower N decoder layers (and then the embeddings) of every agent's policy; "
@@ -346,7 +352,7 @@ class RunConfig:
             "trpo_target_kl", "dpo_beta", "trpo_cg_max_steps", "trpo_cg_damping",
             "trpo_n_critic_updates", "reward_learning_rate", "learning_rate", "dpo_learning_rate",
             "threads", "eval_prompts", "reward_ensemble_size", "eval_every", "probe_prompts",
-            "reward_trainable_layers", "num_generations", "kl_target", "kl_horizon",
+            "reward_trainable_layers", "num_generations", "kl_target", "kl_horizon", "kl_budget",
         )  # fmt: skip
         sources = ("learned", "gold")
         require(

@@ -176,6 +176,16 @@ def _disagreement_lines(curves: Mapping[str, Sequence[Mapping[str, float]]]) -> 
     return lines
 
 
+def _kl_budget_lines(agents: Mapping[str, Mapping[str, Any]], budget: float | None) -> list[str]:
+    """Which agents the KL budget stopped before their last iteration, and where."""
+    return [
+        f"{name} stopped after iteration {summary['kl_budget_stop']}: its KL to the reference "
+        f"(mean of the last training batches) reached the budget of {budget:g} nats."
+        for name, summary in agents.items()
+        if "kl_budget_stop" in summary
+    ]
+
+
 def _trainable_line(agents: Mapping[str, Mapping[str, Any]]) -> str:
     counts = ", ".join(
         f"{name} {summary['trainable_parameters']:,}" for name, summary in agents.items()
@@ -204,6 +214,7 @@ def write_report(
         _table(rows, ["policy", *columns]),
         *_perplexity_warnings(policies),
         _trainable_line(metrics["agents"]),
+        *_kl_budget_lines(metrics["agents"], settings.get("kl_budget")),
         *_disagreement_lines(metrics["curves"]),
         *_reward_model_lines(metrics["reward_model"]),
         *(f"![{title}]({file})" for title, file in plots.items()),

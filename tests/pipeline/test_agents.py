@@ -85,13 +85,14 @@ def test_each_agent_checks_its_own_settings(agent, settings, message):
 def test_the_kl_controller_settings_reach_the_native_trainers():
     run = RunConfig(
         model="tiny", adaptive_kl=True, kl_coef=0.2, kl_target=3.0, kl_horizon=500,
-        batch_size=8, num_generations=2,
+        kl_budget=4.5, batch_size=8, num_generations=2,
     )  # fmt: skip
     configs = [token_ppo_config(run, 1e-3, 0, "out")]
     configs += [critic_free_config(name, run, 1e-3, 0, "out") for name in ("grpo", "rloo")]
     for config in configs:
         assert (config.adaptive_kl, config.kl_target, config.kl_horizon) == (True, 3.0, 500)
         assert getattr(config, config.kl_coef_field) == 0.2
+        assert config.kl_budget_stop().budget == 4.5
 
 
 def test_grpos_own_settings_reach_grpo_only():
@@ -118,6 +119,20 @@ def test_a_plugin_agent_runs_from_the_command_line_next_to_a_builtin(shift_head,
     assert (out / "agent-shift-head" / "note.txt").read_text() == "shifted"
     trained = json.loads((out / "agent-shift-head" / "curve.json").read_text())
     assert trained == [{"iteration": 1, "kl": 0.0, "proxy": 0.0, "gold": 0.0}]
+
+
+def test_a_kl_budget_ends_the_rl_agents_early_and_the_report_says_where(tmp_path):
+    out = tmp_path / "run"
+    settings = ["--iterations", "4", "--kl-budget", "1e-9", "--learning-rate", "1e-2"]
+    assert main(["run", "--output-dir", str(out), *TINY, *settings, "--agent", "rloo"]) == 0
+    summary = json.loads((out / "report" / "metrics.json").read_text())["agents"]["rloo"]
+    curve = json.loads((out / "agent-rloo" / "curve.json").read_text())
+    # it stopped after the first iteration whose KL reached the budget (window of 5)
+    running = [sum(p["kl"] for p in curve[: i + 1]) / (i + 1) for i in range(len(curve))]
+    assert summary["kl_budget_stop"] == summary["iterations"] == len(curve) < 4
+    assert running[-1] >= 1e-9 and all(kl < 1e-9 for kl in running[:-1])
+    report = (out / "report" / "report.md").read_text()
+    assert f"rloo stopped after iteration {len(curve)}" in report
 
 
 def test_a_plugin_agents_check_runs_before_any_stage(shift_head, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlhf_gym.pipeline.report import (
+    _kl_budget_lines,
     _perplexity_warnings,
     _reward_model_lines,
     rank_correlation,
@@ -51,3 +52,12 @@ def test_a_policy_with_over_three_times_the_reference_perplexity_is_flagged():
 def test_rank_correlation_is_undefined_on_a_constant_score():
     assert rank_correlation([1, 2, 3], [0, 0, 0]) is None
     assert rank_correlation([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(0.9486833, rel=1e-6)
+
+
+def test_only_agents_the_kl_budget_stopped_get_a_line():
+    agents = {"rloo": {"iterations": 12, "kl_budget_stop": 12}, "dpo": {"iterations": 40}}
+    lines = _kl_budget_lines(agents, 4.5)
+    assert lines == [
+        "rloo stopped after iteration 12: its KL to the reference (mean of the last training "
+        "batches) reached the budget of 4.5 nats."
+    ]

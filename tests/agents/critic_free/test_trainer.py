@@ -142,6 +142,24 @@ def test_a_fixed_beta_stays_put(toy_model, toy_tokenizer, toy_env_kwargs):
     assert [m["beta"] for m in history] == [0.1] * 3
 
 
+def test_the_kl_budget_ends_training_after_the_first_batch_that_spends_it(
+    toy_model, toy_tokenizer, toy_env_kwargs
+):
+    unlimited = make("rloo", toy_model, toy_tokenizer, toy_env_kwargs, total_episodes=96)
+    kls = [m["objective/kl"] for m in unlimited.train()]  # 6 iterations
+    running = [np.mean(kls[max(0, i - 1) : i + 1]) for i in range(len(kls))]  # window 2
+    budget = max(running[:4])  # reached by iteration 4 at the latest
+    stop_after = next(i for i, kl in enumerate(running) if kl >= budget) + 1
+
+    budgeted = make(
+        "rloo", toy_model, toy_tokenizer, toy_env_kwargs, total_episodes=96, kl_budget=budget,
+        kl_budget_window=2,
+    )  # fmt: skip
+    history = budgeted.train()
+    assert len(history) == stop_after < 6
+    assert [m["objective/kl"] for m in history] == kls[:stop_after]  # the same run, cut short
+
+
 @pytest.mark.parametrize("name", list(TRAINERS))
 def test_resumed_run_makes_the_same_updates(
     name, toy_model, toy_tokenizer, toy_env_kwargs, tmp_path
@@ -165,6 +183,7 @@ def test_resumed_run_makes_the_same_updates(
         assert torch.equal(value, straight.policy.state_dict()[param_name]), param_name
     for metric in ("reward", "objective/kl", "loss", "lr", "beta"):
         assert [m[metric] for m in history] == [m[metric] for m in expected[1:]], metric
+    assert resumed.kl_budget.recent == straight.kl_budget.recent  # the budget's window too
 
 
 def test_train_writes_logs_checkpoint_and_an_hf_model(

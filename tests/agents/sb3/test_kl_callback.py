@@ -94,6 +94,19 @@ def test_adaptive_beta_moves_towards_the_target(make_vec_env, tiny_model, target
     assert np.sign(callback.controller.value - 0.1) == direction
 
 
+def test_the_kl_budget_stops_learning_after_the_rollout_that_spends_it(make_vec_env, tiny_model):
+    reference = _perturbed_reference(tiny_model)
+    unlimited = KLPenaltyCallback(0.1, reference=reference)
+    _run(make_vec_env, unlimited, steps=72)  # three rollouts of 8 steps x 3 envs
+    first_kl = unlimited.history[0]["episode_kl"]
+    assert len(unlimited.history) == 3 and first_kl > 0
+
+    budgeted = KLPenaltyCallback(0.1, kl_budget=first_kl, reference=reference)
+    agent, _ = _run(make_vec_env, budgeted, steps=72)
+    assert len(budgeted.history) == 1 and budgeted.kl_budget.spent
+    assert agent.num_timesteps < 72
+
+
 def test_kl_beta_and_scores_reach_the_sb3_logger(make_vec_env, tiny_model, tmp_path):
     env = make_vec_env(n=3, reward_predictor="vader")
     agent = PPO(CausalLMPolicy, env, policy_kwargs={"model": "tiny"}, **PPO_KWARGS)

@@ -102,6 +102,15 @@ def test_adaptive_kl_controller_moves_beta(toy_model, toy_tokenizer, toy_env_kwa
     assert trainer.kl_controller.value == pytest.approx(0.1 * (1 - 0.2 * 0.1))
 
 
+def test_a_spent_kl_budget_ends_training(toy_model, toy_tokenizer, toy_env_kwargs):
+    kl_budget = 1e-9  # the first batch is the reference's own (KL ~0); the update moves it
+    config = make_config(kl_budget=kl_budget, kl_budget_window=1)
+    trainer = TokenPPO(toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs)
+    history = trainer.train()
+    first_over = next(i for i, m in enumerate(history) if m["objective/kl"] >= kl_budget)
+    assert len(history) == first_over + 1 < trainer.total_iterations
+
+
 def test_resumed_run_makes_the_same_next_update(toy_model, toy_tokenizer, toy_env_kwargs, tmp_path):
     config = make_config(adaptive_kl=True)
     straight = TokenPPO(toy_model, toy_tokenizer, config, env_kwargs=toy_env_kwargs)
