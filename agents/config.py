@@ -62,7 +62,7 @@ class NativeTrainerConfig:
         },
     )
     kl_budget_window: int = field(
-        default=5, metadata={"help": "Batches whose mean KL the kl_budget stop reads."}
+        default=3, metadata={"help": "Batches whose mean KL the kl_budget stop reads."}
     )
     # ----------------------------------------------------------------- optimisation
     learning_rate: float = field(default=1e-5, metadata={"help": "Adam learning rate."})

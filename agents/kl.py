@@ -86,7 +86,7 @@ class KLBudget:
 
     budget: float | None = None
     """Nats per episode; None never stops."""
-    window: int = 5
+    window: int = 3
     recent: list[float] = field(default_factory=list)
     """The last ``window`` batches' mean episode KL, oldest first."""
 

@@ -58,7 +58,7 @@ class KLPenaltyCallback(BaseCallback):
         kl_target: float = 6.0,
         kl_horizon: int = 10_000,
         kl_budget: float | None = None,
-        kl_budget_window: int = 5,
+        kl_budget_window: int = 3,
         reference: ReferenceModel | None = None,
         gold_reward: RewardSpec | None = None,
         verbose: int = 0,

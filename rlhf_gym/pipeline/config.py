@@ -214,7 +214,7 @@ class RunConfig:
     )
     kl_budget: float | None = setting(
         None,
-        "End an RL agent's training early once its KL to the reference (mean of the last 5 "
+        "End an RL agent's training early once its KL to the reference (mean of the last 3 "
         "training batches) reaches this many nats; None trains all iterations (not DPO).",
         "agent",
     )
