@@ -106,7 +106,7 @@ class KLBudget:
 
     @property
     def spent(self) -> bool:
-        return self.budget is not None and bool(self.recent) and self.running_kl >= self.budget
+        return self.budget is not None and self.running_kl >= self.budget  # budget > 0
 
     def state_dict(self) -> dict[str, list[float]]:
         return {"recent": list(self.recent)}
