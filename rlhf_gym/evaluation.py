@@ -196,14 +196,18 @@ def best_of_n_rows(
 ) -> list[dict[str, float]]:
     """Best-of-n's figures for each n from one draw: ``proxy_scores`` (S, N) of N reference
     samples per slot, best-of-n keeping the highest of the first n; ``gold_of(best)`` scores each
-    slot's chosen sample (``best``: (S,) indices), so only those are gold-scored."""
+    slot's chosen sample (``best``: (S,) indices), so only those are gold-scored. ``gold_std``
+    and ``num_samples`` are over the slots, as :class:`PolicyEvaluation`'s (a gain's error)."""
     rows = []
     for n in ns:
         best = proxy_scores[:, :n].argmax(axis=1)  # (S,)
+        gold = gold_of(best)  # (S,)
         rows.append({
             "n": n,
-            "gold": float(gold_of(best).mean()),
+            "gold": float(gold.mean()),
             "proxy": float(proxy_scores[:, :n].max(axis=1).mean()),
             "kl": best_of_n_kl(n),
+            "gold_std": float(gold.std()),
+            "num_samples": len(gold),
         })  # fmt: skip
     return rows

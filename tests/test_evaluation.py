@@ -8,6 +8,7 @@ import torch
 from rlhf_gym.evaluation import (
     best_of_n,
     best_of_n_kl,
+    best_of_n_rows,
     distinct_n,
     evaluate_policy,
     n_matching_kl,
@@ -92,6 +93,15 @@ def test_best_of_n_picks_the_proxy_best(tiny_model, tiny_tokenizer):
     assert eight["proxy"] >= one["proxy"]
     with pytest.raises(ValueError, match="every n"):
         best_of_n(tiny_model, tiny_tokenizer, prompts, word_count, word_count, [0])
+
+
+def test_best_of_n_rows_give_the_chosen_samples_gold_spread_over_slots():
+    proxy = np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.3]])  # (S=2, N=3)
+    gold = np.array([[0.0, 1.0, 0.0], [0.4, 0.0, 2.0]])
+    one, three = best_of_n_rows(proxy, [1, 3], lambda best: gold[np.arange(2), best])
+    # best-of-1 keeps golds 0 and 0.4, best-of-3 keeps 1 and 0.4
+    assert [one[k] for k in ("gold", "gold_std", "num_samples")] == pytest.approx([0.2, 0.2, 2])
+    assert [three[k] for k in ("gold", "gold_std", "num_samples")] == pytest.approx([0.7, 0.3, 2])
 
 
 def test_temperature_samples_the_tempered_policy_and_keeps_untempered_perplexity(

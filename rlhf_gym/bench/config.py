@@ -82,6 +82,14 @@ class BenchConfig:
     bootstrap_reps: int = field(
         default=2000, metadata={"help": "Bootstrap resamples of the confidence intervals."}
     )
+    min_anchor_z: float = field(
+        default=2.0,
+        metadata={
+            "help": "A task enters the aggregates only when its anchor gain (best-of-16's gold "
+            "gain over the reference, mean over seeds) is at least this many standard errors "
+            "above 0; scores normalised by a gain of noise's size mean nothing."
+        },
+    )
     merge_from: tuple[str, ...] = field(
         default=(),
         metadata={
@@ -110,6 +118,7 @@ class BenchConfig:
         budgets = self.kl_budgets
         require("kl_budgets", budgets, all(b > 0 for b in budgets), "positive numbers of nats")
         require("bootstrap_reps", self.bootstrap_reps, self.bootstrap_reps >= 100, ">= 100")
+        require("min_anchor_z", self.min_anchor_z, self.min_anchor_z >= 0, ">= 0")
         fixed = sorted(set(self.run_settings) & set(FIXED_PER_RUN))
         require("run_settings", fixed, not fixed, f"free of {FIXED_PER_RUN} (the grid sets them)")
         for task in self.tasks:  # every run's settings are valid before any run starts

@@ -4,7 +4,8 @@ gold-vs-√KL frontier of every agent beside best-of-n (Gao et al., 2022), and i
 A run's normalised score is its gold gain over its own reference (the run's starting policy)
 divided by the task's anchor gain: best-of-16's gold gain over the reference, averaged over the
 task's seeds (one seed's anchor gain is a small, noisy denominator). Aggregates use the tasks
-whose mean anchor gain is positive; the others are listed with the reason, not averaged in.
+whose mean anchor gain is ``min_anchor_z`` standard errors above 0 (a gain of noise's size would
+turn noise into large scores); the others are listed with the reason, not averaged in.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,27 +73,54 @@ def write_bench_report(config: BenchConfig, rows: Rows) -> Path:
     return path
 
 
-def anchor_gains(config: BenchConfig, rows: Rows) -> dict[str, float]:
-    """Per task: best-of-16's gold gain over the reference, averaged over the seeds."""
-    gains = defaultdict(dict)
+@dataclass(frozen=True)
+class AnchorGain:
+    """A task's anchor gain: best-of-16's gold gain over the reference, averaged over seeds."""
+
+    mean: float
+    standard_error: float
+    """Of the mean: the seeds' standard errors combined (their runs are independent)."""
+    seeds: int
+
+    def distinguishable(self, min_z: float) -> bool:
+        """Positive and at least ``min_z`` standard errors above 0."""
+        return self.mean > 0 and self.mean >= min_z * self.standard_error
+
+
+def anchor_gains(rows: Rows) -> dict[str, AnchorGain]:
+    """Per task, its :class:`AnchorGain` from each seed's gain and standard error."""
+    by_task: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)
     for r in rows:
-        gains[r["task"]][r["seed"]] = r["anchor_gold"] - r["reference_gold"]
-    return {task: float(np.mean(list(by_seed.values()))) for task, by_seed in gains.items()}
+        gain = r["anchor_gold"] - r["reference_gold"]
+        by_task[r["task"]][r["seed"]] = (gain, r["anchor_gain_se"])
+    gains = {}
+    for task, by_seed in by_task.items():
+        means, errors = np.array(list(by_seed.values())).T  # (seeds,) each
+        gains[task] = AnchorGain(
+            mean=float(means.mean()),
+            standard_error=float(np.sqrt(np.sum(errors**2)) / len(errors)),
+            seeds=len(errors),
+        )
+    return gains
 
 
 def scored_tasks(config: BenchConfig, rows: Rows) -> tuple[list[str], dict[str, str]]:
-    """Tasks with every (agent, seed) row and a positive anchor gain; the others with why."""
+    """Tasks with every (agent, seed) row and an anchor gain distinguishable from 0; the others
+    with why."""
     scored, excluded = [], {}
-    gains = anchor_gains(config, rows)
+    gains = anchor_gains(rows)
     for task in config.tasks:
         finished = sum(r["task"] == task for r in rows)
         expected = len(config.agents) * len(config.seeds)
+        gain = gains.get(task)
         if finished < expected:
             excluded[task] = f"{finished} of {expected} runs finished"
-        elif gains[task] <= 0:
+        elif not gain.distinguishable(config.min_anchor_z):
             excluded[task] = (
-                f"best-of-16 gains no gold over the reference (mean gain {gains[task]:.3g}): "
-                "the learned reward cannot rank the reference's samples by gold"
+                f"best-of-16's gold gain over the reference, {gain.mean:.3g} ± "
+                f"{gain.standard_error:.2g} (standard error, {gain.seeds} seeds), is not "
+                f"{config.min_anchor_z:g} standard errors above 0: the learned reward barely "
+                "ranks the reference's samples by gold, and scores normalised by noise mean nothing"
             )
         else:
             scored.append(task)
@@ -100,10 +129,10 @@ def scored_tasks(config: BenchConfig, rows: Rows) -> tuple[list[str], dict[str, 
 
 def score_matrix(config: BenchConfig, rows: Rows, agent: str, tasks: list[str]) -> np.ndarray:
     """An agent's normalised scores, (seeds, tasks)."""
-    gains = anchor_gains(config, rows)
+    gains = anchor_gains(rows)
     by_cell = {
         (r["seed"], r["task"]): normalised_score(
-            r["gold"], r["reference_gold"], r["reference_gold"] + gains[r["task"]]
+            r["gold"], r["reference_gold"], r["reference_gold"] + gains[r["task"]].mean
         )
         for r in rows
         if r["agent"] == agent and r["task"] in tasks
@@ -194,6 +223,7 @@ def task_tables(
     budgets = [f"gold_at_kl_{b:g}" for b in config.kl_budgets]
     columns = [*METRICS, *budgets, "episodes_per_second", "trainable_parameters"]
     lines = ["## Per task (IQM [95% CI] and mean ± sd over seeds)", ""]
+    gains = anchor_gains(rows)
     for task in config.tasks:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
@@ -202,7 +232,14 @@ def task_tables(
             [r["reference_gold"] for r in task_rows if r["agent"] == config.agents[0]]
         )
         anchor = _mean_sd([r["anchor_gold"] for r in task_rows if r["agent"] == config.agents[0]])
-        lines += [f"### {task}", "", f"Reference gold {reference}; {ANCHOR} gold {anchor}.", ""]
+        gain = gains[task]
+        lines += [
+            f"### {task}",
+            "",
+            f"Reference gold {reference}; {ANCHOR} gold {anchor}; anchor gain {gain.mean:.3g} ± "
+            f"{gain.standard_error:.2g} (standard error over {gain.seeds} seeds).",
+            "",
+        ]
         header = ["agent", "normalised IQM [95% CI]", *columns]
         lines += ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
         for agent in config.agents:

@@ -2,7 +2,9 @@
 
 Gold and proxy are the evaluation stage's held-out figures, beside the reference policy's and
 the anchor's: best-of-16 from the reference, by the same learned reward, on the same held-out
-prompts (KL ≈ 1.83 nats), which the report's normalised score puts at 1. ``gold_at_kl_B`` is
+prompts (KL ≈ 1.83 nats), which the report's normalised score puts at 1; ``anchor_gain_se`` is
+the standard error of the anchor's gold gain over the reference (Welch's, from both samples'
+spreads: the anchor's and the reference's draws are independent). ``gold_at_kl_B`` is
 the best held-out gold the agent's probes (``eval_every``) reached at KL ≤ B, the start
 included. The
 over-optimisation gap is the proxy's gain minus the gold's, each in units of its standard
@@ -13,6 +15,7 @@ gold delivers.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,11 @@ def run_rows(outputs: RunOutputs, kl_budgets: Sequence[float]) -> list[dict[str,
     c = outputs.config
     policies = outputs.summary("evaluate")["policies"]
     reference, anchor = policies[REFERENCE], policies[ANCHOR]
+    if "num_samples" not in anchor:
+        raise ValueError(
+            f"the evaluation in {outputs.path('evaluate')} predates the anchor's standard error: "
+            "redo it with `rlhf-gym run --force evaluate` and the run's settings"
+        )
     rows = []
     for agent in c.agents:
         after = policies[f"after ({agent})"]
@@ -43,6 +51,7 @@ def run_rows(outputs: RunOutputs, kl_budgets: Sequence[float]) -> list[dict[str,
             "gold": after["gold"], "proxy": after["proxy"], "kl": after["kl"],
             "reference_gold": reference["gold"], "reference_proxy": reference["proxy"],
             "anchor_gold": anchor["gold"],
+            "anchor_gain_se": gain_standard_error(reference, anchor),
             **{f"gold_at_kl_{b:g}": gold_at_kl(probes, b) for b in kl_budgets},
             "overoptimisation": overoptimisation(after, reference),
             "wall_seconds": seconds,
@@ -52,6 +61,17 @@ def run_rows(outputs: RunOutputs, kl_budgets: Sequence[float]) -> list[dict[str,
             "trainable_parameters": summary["trainable_parameters"],
         })  # fmt: skip
     return rows
+
+
+def gain_standard_error(before: dict[str, float], after: dict[str, float]) -> float:
+    """The standard error of ``after``'s mean gold minus ``before``'s, from independent samples
+    (each entry's ``gold_std`` is over its ``num_samples``, without Bessel's correction); inf
+    where a side has one sample."""
+    variances = [
+        side["gold_std"] ** 2 / (side["num_samples"] - 1) if side["num_samples"] > 1 else math.inf
+        for side in (before, after)
+    ]
+    return math.sqrt(sum(variances))
 
 
 def gold_at_kl(probes: Iterable[dict[str, float]], budget: float) -> float | None:
@@ -97,6 +117,12 @@ def shard_rows(config: BenchConfig) -> dict[tuple[str, int], list[dict[str, Any]
         differ = sorted(k for k in ours if theirs.get(k) != ours[k])
         if differ:
             raise ValueError(f"the bench in {directory} was run with other settings: {differ}")
+        older = sorted({(r["task"], r["seed"]) for r in rows if "anchor_gain_se" not in r})
+        if older:
+            raise ValueError(
+                f"the bench in {directory} predates the anchor's standard error (cells {older}): "
+                "redo those runs' evaluate stage (`rlhf-gym run --force evaluate`), then that bench"
+            )
         for row in rows:
             if row["task"] in config.tasks and row["seed"] in config.seeds:
                 cells.setdefault((row["task"], row["seed"]), []).append(row)

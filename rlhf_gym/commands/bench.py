@@ -37,6 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--bootstrap-reps", type=int, help="bootstrap resamples (default: 2000)")
     parser.add_argument(
+        "--min-anchor-z",
+        type=float,
+        help="standard errors above 0 a task's anchor gain needs to be aggregated (default: 2)",
+    )
+    parser.add_argument(
         "--merge-from",
         nargs="+",
         metavar="DIR",
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
     names = ("tasks", "agents", "seeds", "model", "output_dir", "kl_budgets", "run_settings",
-             "bootstrap_reps", "merge_from")  # fmt: skip
+             "bootstrap_reps", "min_anchor_z", "merge_from")  # fmt: skip
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     try:
         config = (

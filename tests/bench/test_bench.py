@@ -8,10 +8,13 @@ from importlib.metadata import EntryPoint
 
 import numpy as np
 import pytest
+import scipy.stats
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rlhf_gym.bench.config import BenchConfig, default_tasks
 from rlhf_gym.bench.report import anchor_gains, score_matrix, scored_tasks
-from rlhf_gym.bench.results import gold_at_kl, overoptimisation
+from rlhf_gym.bench.results import gain_standard_error, gold_at_kl, overoptimisation
 from rlhf_gym.bench.runner import Bench
 from rlhf_gym.cli import main
 from rlhf_gym.pipeline.agents import ENTRY_POINT_GROUP
@@ -58,7 +61,8 @@ def test_agents_of_one_cell_share_preferences_and_reward_model(finished_bench):
     assert {p.name for p in run.glob("agent-*")} == {"agent-token-ppo", "agent-dpo"}
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     cell = [r for r in rows if r["task"] == "length" and r["seed"] == 1]
-    assert len({(r["reference_gold"], r["anchor_gold"]) for r in cell}) == 1
+    assert len({(r["reference_gold"], r["anchor_gold"], r["anchor_gain_se"]) for r in cell}) == 1
+    assert 0.0 <= cell[0]["anchor_gain_se"] < np.inf
 
 
 def test_a_rerun_redoes_nothing(finished_bench):
@@ -132,6 +136,23 @@ def test_a_shard_with_other_settings_is_refused_before_any_run(finished_bench, t
     assert not (tmp_path / "merged").exists()
 
 
+def test_a_shard_from_before_the_anchors_standard_error_is_refused_before_any_run(
+    finished_bench, tmp_path
+):
+    _, out, _ = finished_bench
+    shard = tmp_path / "shard"
+    kept = _shard(out, shard, lambda row: row["task"] == "length")
+    older = [{k: v for k, v in json.loads(line).items() if k != "anchor_gain_se"} for line in kept]
+    (shard / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in older))
+    config = BenchConfig(
+        **GRID, output_dir=str(tmp_path / "merged"), run_settings=FAST, bootstrap_reps=200,
+        merge_from=(str(shard),),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"predates the anchor's standard error.*'length', 0"):
+        Bench(config, log=lambda _: None, progress_bar=False).run()
+    assert not (tmp_path / "merged").exists()
+
+
 class StandStill:
     """A third-party agent: returns the starting policy untouched."""
 
@@ -168,6 +189,7 @@ def test_a_plugin_agent_runs_in_the_bench_by_name(installed_plugins, tmp_path, c
         ({"agents": ("ppo2",)}, "agents must be agents among"),
         ({"seeds": (0, 0)}, "seeds must be distinct"),
         ({"kl_budgets": (0.0,)}, "positive numbers of nats"),
+        ({"min_anchor_z": -1.0}, "min_anchor_z must be >= 0"),
         ({"run_settings": {"seed": 3}}, "the grid sets them"),
         ({"run_settings": {"iterations": 0}}, "iterations must be positive"),
     ],
@@ -178,9 +200,10 @@ def test_bad_bench_settings_fail_before_any_run(settings, message, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def row(task, agent, seed, gold, reference, anchor):
+def row(task, agent, seed, gold, reference, anchor, anchor_gain_se=0.01):
     return {"task": task, "agent": agent, "seed": seed, "gold": gold,
-            "reference_gold": reference, "anchor_gold": anchor}  # fmt: skip
+            "reference_gold": reference, "anchor_gold": anchor,
+            "anchor_gain_se": anchor_gain_se}  # fmt: skip
 
 
 def test_normalised_scores_use_each_runs_reference_and_the_tasks_mean_anchor_gain():
@@ -191,11 +214,62 @@ def test_normalised_scores_use_each_runs_reference_and_the_tasks_mean_anchor_gai
         row("sentiment", "dpo", 0, gold=0.9, reference=0.1, anchor=0.1),
         row("sentiment", "dpo", 1, gold=0.9, reference=0.1, anchor=0.05),
     ]
-    assert anchor_gains(config, rows) == pytest.approx({"length": 0.3, "sentiment": -0.025})
+    gains = anchor_gains(rows)
+    assert gains["length"].mean == pytest.approx(0.3)
+    assert gains["sentiment"].mean == pytest.approx(-0.025)
     scored, excluded = scored_tasks(config, rows)
-    assert scored == ["length"] and "best-of-16 gains no gold" in excluded["sentiment"]
+    assert scored == ["length"] and "is not 2 standard errors above 0" in excluded["sentiment"]
     # (0.5 - 0.2) / 0.3 = 1, (0.3 - 0.3) / 0.3 = 0
     np.testing.assert_allclose(score_matrix(config, rows, "dpo", scored), [[1.0], [0.0]])
+
+
+def test_an_anchor_gain_of_noises_size_keeps_its_task_out_of_the_aggregates():
+    """Arithmetic as SmolLM2 without SFT ran it: best-of-16 right once among 52 prompts in one
+    seed and never in the other; one agent's single right answer then scored 1.0."""
+    config = BenchConfig(tasks=("arithmetic", "sentiment"), agents=("dpo",), seeds=(0, 1))
+    one_in_52 = gain_standard_error(
+        {"gold_std": 0.0, "num_samples": 104},
+        {"gold_std": float(np.std([1.0] + [0.0] * 51)), "num_samples": 52},
+    )
+    rows = [
+        row("arithmetic", "dpo", 0, gold=0.0, reference=0.0, anchor=0.0, anchor_gain_se=0.0),
+        row("arithmetic", "dpo", 1, gold=0.01, reference=0.0, anchor=1 / 52,
+            anchor_gain_se=one_in_52),
+        row("sentiment", "dpo", 0, gold=0.2, reference=0.18, anchor=0.56, anchor_gain_se=0.05),
+        row("sentiment", "dpo", 1, gold=0.2, reference=0.12, anchor=0.54, anchor_gain_se=0.05),
+    ]  # fmt: skip
+    gains = anchor_gains(rows)
+    # a mean of two seeds: sqrt(se0^2 + se1^2) / 2, se1 = sd(ddof=1) / sqrt(52) = 1/52
+    assert one_in_52 == pytest.approx(1 / 52)
+    assert gains["arithmetic"].mean == pytest.approx(1 / 104)
+    assert gains["arithmetic"].standard_error == pytest.approx(1 / 104)
+    assert gains["sentiment"].standard_error == pytest.approx(np.sqrt(2 * 0.05**2) / 2)
+    scored, excluded = scored_tasks(config, rows)
+    assert scored == ["sentiment"] and "0.00962 ± 0.0096" in excluded["arithmetic"]
+    lenient = BenchConfig(**{**config.to_dict(), "min_anchor_z": 1.0})
+    assert scored_tasks(lenient, rows)[0] == ["arithmetic", "sentiment"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "anchor", "expected"),
+    [
+        ((0.5, 101), (0.3, 26), np.sqrt(0.25 / 100 + 0.09 / 25)),
+        ((0.0, 10), (0.0, 10), 0.0),
+        ((0.2, 10), (0.0, 1), np.inf),  # one sample has no spread to measure
+    ],
+)
+def test_the_anchor_gains_standard_error_is_welchs(reference, anchor, expected):
+    before = {"gold_std": reference[0], "num_samples": reference[1]}
+    after = {"gold_std": anchor[0], "num_samples": anchor[1]}
+    assert gain_standard_error(before, after) == pytest.approx(expected)
+
+
+@given(st.lists(st.floats(-1, 1), min_size=2, max_size=30))
+def test_welchs_error_from_population_spreads_equals_scipys_sem(golds):
+    values = np.array(golds)
+    one_side = {"gold_std": float(values.std()), "num_samples": len(values)}
+    zero = {"gold_std": 0.0, "num_samples": 2}
+    assert gain_standard_error(zero, one_side) == pytest.approx(scipy.stats.sem(values), abs=1e-12)
 
 
 def test_a_task_with_missing_runs_is_not_aggregated():
