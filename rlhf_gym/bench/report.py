@@ -119,8 +119,8 @@ def scored_tasks(config: BenchConfig, rows: Rows) -> tuple[list[str], dict[str, 
             excluded[task] = (
                 f"best-of-16's gold gain over the reference, {gain.mean:.3g} ± "
                 f"{gain.standard_error:.2g} (standard error, {gain.seeds} seeds), is not "
-                f"{config.min_anchor_z:g} standard errors above 0: the learned reward barely "
-                "ranks the reference's samples by gold, and scores normalised by noise mean nothing"
+                f"{config.min_anchor_z:g} standard errors above 0: too small a denominator for "
+                "normalised scores (they would measure noise)"
             )
         else:
             scored.append(task)

@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--tasks",
         type=_names,
-        help="comma-separated (default: every task; tiny: length, readable, sentiment)",
+        help="comma-separated (default: every task; tiny: length, sentiment)",
     )
     parser.add_argument(
         "--agents", type=_names, help="comma-separated (default: token-ppo,dpo,sb3-ppo)"
