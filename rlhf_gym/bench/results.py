@@ -4,12 +4,12 @@ Gold and proxy are the evaluation stage's held-out figures, beside the reference
 the anchor's: best-of-16 from the reference, by the same learned reward, on the same held-out
 prompts (KL ≈ 1.83 nats), which the report's normalised score puts at 1; ``anchor_gain_se`` is
 the standard error of the anchor's gold gain over the reference (Welch's, from both samples'
-spreads: the anchor's and the reference's draws are independent). ``gold_at_kl_B`` is
-the best held-out gold the agent's probes (``eval_every``) reached at KL ≤ B, the start
-included. The
-over-optimisation gap is the proxy's gain minus the gold's, each in units of its standard
-deviation over the reference's samples: positive when the reward model promises more than the
-gold delivers.
+spreads: the two sample from separate streams; unpaired, so where both share a prompt's
+difficulty it errs large, and it fits dialogue tasks, whose anchor plays other openings).
+``gold_at_kl_B`` is the best held-out gold the agent's probes (``eval_every``) reached at
+KL ≤ B, the start included. The over-optimisation gap is the proxy's gain minus the gold's,
+each in units of its standard deviation over the reference's samples: positive when the reward
+model promises more than the gold delivers.
 """
 
 from __future__ import annotations
