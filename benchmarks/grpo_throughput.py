@@ -35,6 +35,11 @@ computes R + 1 (``logits_to_keep + 1``). TRL's third forward, the "old" log-prob
 when generation and optimizer steps are misaligned; the worker reads that from TRL's settings
 (not here). The ratio of the two counts is the speed-up equal arithmetic would give.
 
+The linear-layer floor (``trainer_bench.linear_floor``) times our step's passes on this machine
+with everything but their linear layers' matrix products left out (float32, ``--threads``): 32
+over it bounds the episodes/s of any trainer running these passes here, and its ratio to TRL's
+measured episodes/s is the largest speed-up these settings allow.
+
 Run: ``make bench-trl`` once, then ``python benchmarks/grpo_throughput.py`` (writes
 benchmarks/results/grpo_throughput_<model>[_<device>][_<mixed precision>].json per model, the
 suffixes only where they are not cpu and no, and prints a Markdown table); ``--quick`` is a smoke
@@ -62,10 +67,12 @@ from trainer_bench import (
     MIXED_PRECISION,
     RESULTS,
     TRL_PYTHON,
+    LinearPass,
     ModelShape,
     StepClock,
     check_device,
     fresh_process,
+    linear_floor,
     load_policy,
     model_label,
     prompt_ids,
@@ -112,6 +119,19 @@ class GRPOClock(StepClock):
             "peak_rss_mb": peak,
             "environment": environment,
         }
+
+
+def step_passes() -> list[LinearPass]:
+    """Our step's passes as its linear layers see them (the FLOP count's passes): the prompts,
+    one pass per sampled token but the last, the reference's forward, the update's forward and
+    backward."""
+    fed, logits = EPISODES * (PROMPT_TOKENS + RESPONSE_TOKENS - 1), EPISODES * RESPONSE_TOKENS
+    return [
+        LinearPass("prompt", EPISODES * PROMPT_TOKENS, EPISODES),
+        LinearPass("decode", EPISODES, EPISODES, count=RESPONSE_TOKENS - 1),
+        LinearPass("reference", fed, logits),
+        LinearPass("update", fed, logits, backward=True),
+    ]
 
 
 def step_flops(shape: ModelShape, fed: int, logits: int, no_grad_forwards: int) -> dict[str, float]:
@@ -306,6 +326,9 @@ def measure_preset(preset: str, args: argparse.Namespace) -> dict[str, Any]:
     for impl, outcomes in runs.items():
         good = [o for o in outcomes if isinstance(o, dict)]
         figures[impl] = summarise(good) if good else {"error": outcomes[-1]}
+    if args.device == "cpu" and args.mixed_precision == "no":  # the floor's matmuls: fp32, CPU
+        shape = ModelShape.of(build(preset)[0].config)
+        figures["linear_floor_seconds"] = linear_floor(shape, step_passes(), args.threads)
     return figures | {"comparison": comparison(preset, figures)}
 
 
@@ -314,10 +337,12 @@ def comparison(preset: str, by_impl: dict[str, Any]) -> dict[str, Any]:
     ours, trl = by_impl["grpo"], by_impl["trl"]
     if "error" in ours or "error" in trl:
         return {"target": TARGETS.get(preset)}
+    floor = by_impl.get("linear_floor_seconds")
     return {
         "speedup": ours["episodes_per_s"] / trl["episodes_per_s"],
         "target": TARGETS.get(preset),
         "flop_ratio": trl["flops_per_step"]["total"] / ours["flops_per_step"]["total"],
+        "floor_ratio": None if floor is None else EPISODES / floor["total"] / trl["episodes_per_s"],
     }
 
 
@@ -347,34 +372,35 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         "| model | trainer | episodes/s | generating | GFLOP/step | GFLOP/s | ours/TRL | target "
-        "| ceiling at equal FLOP/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| ceiling at equal FLOP/s | ceiling, linear layers alone |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for preset, by_impl in results.items():
         comp, label = by_impl["comparison"], model_label(preset)
         for impl in IMPLS:
             fig, name = by_impl[impl], "ours (GRPO)" if impl == "grpo" else "TRL GRPOTrainer"
             if "error" in fig:
-                lines.append(f"| {label} | {name} | {fig['error']} | | | | | | |")
+                lines.append(f"| {label} | {name} | {fig['error']} | | | | | | | |")
                 continue
-            ratio, target, ceiling = comparison_cells(comp) if impl == "grpo" else ("", "", "")
+            cells = comparison_cells(comp) if impl == "grpo" else ("", "", "", "")
             gflop = fig["flops_per_step"]["total"] / 1e9
             lines.append(
                 f"| {label} | {name} | {fig['episodes_per_s']:.1f} | {fig['gen_share']:.0%} | "
-                f"{gflop:.3f} | {fig['gflop_per_s']:.1f} | {ratio} | {target} | {ceiling} |"
+                f"{gflop:.3f} | {fig['gflop_per_s']:.1f} | " + " | ".join(cells) + " |"
             )
     return "\n".join(lines)
 
 
-def comparison_cells(comp: dict[str, Any]) -> tuple[str, str, str]:
-    """The table's ours/TRL, target (met or missed) and ceiling cells."""
+def comparison_cells(comp: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The table's ours/TRL, target (met or missed) and the two ceilings' cells."""
     if "speedup" not in comp:
-        return "-", "-", "-"
-    speedup, target = comp["speedup"], comp["target"]
+        return "-", "-", "-", "-"
+    speedup, target, floor = comp["speedup"], comp["target"], comp["floor_ratio"]
     verdict = (
         "-" if target is None else f">= {target}x " + ("met" if speedup >= target else "missed")
     )
-    return f"{speedup:.2f}x", verdict, f"{comp['flop_ratio']:.2f}x"
+    floor_cell = "-" if floor is None else f"{floor:.2f}x"
+    return f"{speedup:.2f}x", verdict, f"{comp['flop_ratio']:.2f}x", floor_cell
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -241,8 +241,64 @@ class ModelShape:
         attention = 2 * 2 * self.layers * self.heads * self.head_dim * contexts
         return float(weights + attention + 2 * logits * self.hidden * self.vocab)
 
+    @property
+    def linear_dims(self) -> tuple[tuple[int, int], ...]:
+        """(in, out) of one layer's weight matrices: q, k, v, o, then the MLP's gate, up, down."""
+        attention, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        mlp = ((self.hidden, self.intermediate),) * 2 + ((self.intermediate, self.hidden),)
+        return ((self.hidden, attention), (self.hidden, kv), (self.hidden, kv),
+                (attention, self.hidden), *mlp)  # fmt: skip
+
     def generation_flops(self, prompt: int, response: int) -> float:
         """One sequence's sampling of ``response`` tokens after ``prompt`` with a KV cache: the
         prompt in one pass, then one pass per token but the last (sampled, never fed)."""
         decode = (self.forward_flops(1, prompt + t) for t in range(response - 1))
         return self.forward_flops(prompt) + sum(decode)
+
+
+@dataclass(frozen=True)
+class LinearPass:
+    """One pass of a training step as its linear layers see it: ``rows`` token rows through
+    every layer, the LM head on ``logit_rows``, ``count`` times, with a backward or not."""
+
+    name: str
+    rows: int
+    logit_rows: int
+    count: int = 1
+    backward: bool = False
+
+
+def matmul_seconds(rows: int, dims: tuple[int, int], backward: bool, threads: int) -> float:
+    """Median wall time on this machine of one float32 linear layer (``dims`` = in, out) over
+    ``rows`` rows, with its backward (input and weight gradients) if ``backward``."""
+    import torch
+    from torch.utils.benchmark import Timer
+
+    x = torch.randn(rows, dims[0], requires_grad=backward)
+    weight = torch.randn(dims[1], dims[0], requires_grad=backward)
+    stmt = "F.linear(x, w).sum().backward()" if backward else "F.linear(x, w)"
+    timer = Timer(
+        stmt, globals={"F": torch.nn.functional, "x": x, "w": weight}, num_threads=threads
+    )
+    return timer.blocked_autorange(min_run_time=0.2).median
+
+
+def linear_floor(
+    shape: ModelShape,
+    passes: list[LinearPass],
+    threads: int,
+    matmul: Any = matmul_seconds,
+) -> dict[str, float]:
+    """A floor under a step's time: its passes' linear layers alone (every layer's weight
+    matrices and the LM head), each timed by ``matmul`` (rows, (in, out), backward, threads).
+
+    Attention, norms, softmaxes, sampling, the optimizer and the host's overhead count
+    nothing, and one layer's matrices, timed again and again, sit in cache where a model's
+    stream from memory: the real step is slower, so episodes per step / ``total`` bounds the
+    episodes/s of any trainer that runs these passes on this machine from above."""
+    seconds: dict[str, float] = {}
+    for p in passes:
+        layer = sum(matmul(p.rows, dims, p.backward, threads) for dims in shape.linear_dims)
+        head = matmul(p.logit_rows, (shape.hidden, shape.vocab), p.backward, threads)
+        seconds[p.name] = p.count * (shape.layers * layer + head)
+    return seconds | {"total": sum(seconds.values())}

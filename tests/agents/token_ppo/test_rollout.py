@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents import TokenPPO, TokenPPOConfig
-from agents.token_ppo.rollout import Sampler, generate
+from agents.token_ppo.rollout import Sampler, _next_feed, generate
 
 PROMPTS = ["Hi", "The food at this little place was", "Our hotel room", "A quiet film"]
 
@@ -125,3 +125,25 @@ def test_sampler_draws_from_the_tempered_distribution_and_never_the_banned_token
     standard_error = (probs * (1 - probs) / len(tokens)).sqrt()
     assert torch.all((frequencies - probs).abs() <= 5 * standard_error + 1e-9)
     torch.testing.assert_close(logprobs, probs.log()[tokens])
+
+
+def test_a_threshold_rounded_onto_the_total_mass_draws_the_likeliest_allowed_token(monkeypatch):
+    raw = torch.tensor([[2.0, 0.5, 3.0, -1.0], [0.0, 4.0, 1.0, 0.0]])  # (B, V)
+    monkeypatch.setattr(torch, "rand_like", torch.ones_like)  # u = 1: past every CDF step
+    tokens, logprobs = Sampler(1.0, banned_token=2).sample(raw)
+    assert tokens.tolist() == [0, 1]  # row 0's likeliest, token 2, is banned
+    expected = torch.log_softmax(Sampler(1.0, banned_token=2).logits(raw), -1)[[0, 1], [0, 1]]
+    torch.testing.assert_close(logprobs, expected)
+
+
+def test_next_feed_right_pads_each_live_rows_action_and_user_turn():
+    tokens, live = np.array([5, 6, 7, 8]), np.array([True, False, True, True])
+    ids, mask = _next_feed(tokens, live, [(), (9,), (10, 11), ()], pad_id=0)
+    assert ids.tolist() == [[5, 0, 0], [0, 0, 0], [7, 10, 11], [8, 0, 0]]
+    assert mask.tolist() == [[1, 0, 0], [0, 0, 0], [1, 1, 1], [1, 0, 0]]
+    assert ids.dtype == mask.dtype == torch.long
+
+
+def test_next_feed_is_empty_once_every_row_has_finished():
+    ids, mask = _next_feed(np.array([5, 6]), np.array([False, False]), [(), ()], pad_id=0)
+    assert ids.shape == mask.shape == (2, 0)
