@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,7 +288,7 @@ def linear_floor(
     shape: ModelShape,
     passes: list[LinearPass],
     threads: int,
-    matmul: Any = matmul_seconds,
+    matmul: Callable[[int, tuple[int, int], bool, int], float] = matmul_seconds,
 ) -> dict[str, float]:
     """A floor under a step's time: its passes' linear layers alone (every layer's weight
     matrices and the LM head), each timed by ``matmul`` (rows, (in, out), backward, threads).
