@@ -35,6 +35,14 @@ computes R + 1 (``logits_to_keep + 1``). TRL's third forward, the "old" log-prob
 when generation and optimizer steps are misaligned; the worker reads that from TRL's settings
 (not here). The ratio of the two counts is the speed-up equal arithmetic would give.
 
+A third worker, ``passes`` ("transformers passes alone"), runs our step's passes through the
+model's own forward (transformers' code, which both trainers call) and nothing else: the prompt
+and 23 cached decoding passes, the reference's forward and the update's forward and backward
+down to the response's log-probs; no sampling, env, reward, loss, optimizer step or bookkeeping.
+It is clocked like the trainers, in fresh processes interleaved with them, so its episodes/s
+over TRL's (column "ceiling, transformers passes alone") is the largest speed-up a trainer can
+reach on this machine at that moment while its model calls are transformers' eager forward.
+
 The linear-layer floor (``trainer_bench.linear_floor``) times our step's passes on this machine
 with everything but their linear layers' matrix products left out (float32, ``--threads``): 32
 over it bounds the episodes/s of any trainer running these passes here, and its ratio to TRL's
@@ -50,6 +58,7 @@ run (tiny, 2 steps, 1 run; results to a temporary directory unless ``--output-di
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import resource
 import statistics
@@ -85,7 +94,12 @@ from trainer_bench import (
 
 PROMPTS, K, PROMPT_TOKENS, RESPONSE_TOKENS, BETA, LR = 8, 4, 8, 24, 0.04, 1e-5
 EPISODES = PROMPTS * K  # completions per step
-IMPLS = ("grpo", "trl")
+IMPLS = ("grpo", "trl", "passes")
+TRAINER_NAMES = {
+    "grpo": "ours (GRPO)",
+    "trl": "TRL GRPOTrainer",
+    "passes": "transformers passes alone",
+}
 TARGETS = {"tiny": 2.0, "small": 1.5}  # ours / TRL episodes/s we aim at
 
 
@@ -259,8 +273,59 @@ def trl_config(config_class: type, output_dir: str, steps: int, device: str, mix
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
-    run = run_ours if args.worker == "grpo" else run_trl
+    run = {"grpo": run_ours, "trl": run_trl, "passes": run_passes}[args.worker]
     return run(args.presets[0], args.steps_n, args.device, args.mixed_precision)
+
+
+def run_passes(preset: str, steps: int, device: str, mixed: str) -> dict[str, Any]:
+    """Our step's passes through the model's own forward (transformers' code) and nothing else:
+    no sampling, env, reward, loss beyond the log-probs, optimizer or bookkeeping. Steps are
+    clocked as the trainers' are; episodes/s here bounds any trainer that runs these passes
+    through this model code, on this machine at this moment, from above."""
+    policy, tokenizer, _ = build(preset)
+    policy.to(device)
+    reference = copy.deepcopy(policy).eval()
+    groups = prompt_ids(tokenizer, PROMPT_TOKENS)[:PROMPTS]
+    prompt = torch.tensor(groups, device=device).repeat_interleave(K, 0)  # (32, P), k per prompt
+    response = prompt[:, -1:].expand(-1, RESPONSE_TOKENS)  # (32, R): what is fed costs the same
+    sequences = torch.cat([prompt, response], 1)  # (32, P + R)
+    clock = GRPOClock(device)
+    clock.lengths.add(RESPONSE_TOKENS)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed)
+    with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
+        clock.start()
+        for _ in range(steps):
+            synchronize(device)
+            start = time.perf_counter()
+            decode_passes(policy, prompt)
+            synchronize(device)
+            generating = time.perf_counter() - start
+            with torch.no_grad():
+                response_logprobs(reference, sequences)
+            response_logprobs(policy, sequences).mean().backward()
+            policy.zero_grad(set_to_none=True)
+            clock.tick(generating)
+    fed, logits = PROMPT_TOKENS + RESPONSE_TOKENS - 1, RESPONSE_TOKENS
+    flops = step_flops(ModelShape.of(policy.config), fed, logits, no_grad_forwards=1)
+    return clock.figures(flops, worker_environment(device, mixed))
+
+
+@torch.no_grad()
+def decode_passes(model: Any, prompt: torch.Tensor) -> None:
+    """Generation's passes: the prompt (B, P) in one pass filling the KV cache, then one (B, 1)
+    pass per sampled token but the last, each feeding the prompt's last token (what is fed
+    does not change the cost)."""
+    out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)
+    for _ in range(RESPONSE_TOKENS - 1):
+        out = model(input_ids=prompt[:, -1:], cache=out.cache, use_cache=True, logits_to_keep=1)
+
+
+def response_logprobs(model: Any, sequences: torch.Tensor) -> torch.Tensor:
+    """(B, P + R) prompt and response -> (B, R) log-probs of the response's tokens, feeding
+    the P + R - 1 tokens that predict them (the reference's and the update's pass)."""
+    logits = model(input_ids=sequences[:, :-1], logits_to_keep=RESPONSE_TOKENS).logits  # (B, R, V)
+    response = sequences[:, -RESPONSE_TOKENS:, None]  # (B, R, 1)
+    return logits.log_softmax(-1).gather(-1, response).squeeze(-1)
 
 
 # ---------------------------------------------------------------------- orchestration
@@ -333,8 +398,9 @@ def measure_preset(preset: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def comparison(preset: str, by_impl: dict[str, Any]) -> dict[str, Any]:
-    """Ours / TRL in episodes/s, the target, and the ceiling at equal arithmetic."""
-    ours, trl = by_impl["grpo"], by_impl["trl"]
+    """Ours / TRL in episodes/s, the target, and the ceilings: at equal arithmetic, with our
+    passes through transformers' model code alone, with their linear layers alone."""
+    ours, trl, passes = by_impl["grpo"], by_impl["trl"], by_impl["passes"]
     if "error" in ours or "error" in trl:
         return {"target": TARGETS.get(preset)}
     floor = by_impl.get("linear_floor_seconds")
@@ -342,6 +408,9 @@ def comparison(preset: str, by_impl: dict[str, Any]) -> dict[str, Any]:
         "speedup": ours["episodes_per_s"] / trl["episodes_per_s"],
         "target": TARGETS.get(preset),
         "flop_ratio": trl["flops_per_step"]["total"] / ours["flops_per_step"]["total"],
+        "passes_ratio": None
+        if "error" in passes
+        else passes["episodes_per_s"] / trl["episodes_per_s"],
         "floor_ratio": None if floor is None else EPISODES / floor["total"] / trl["episodes_per_s"],
     }
 
@@ -372,17 +441,18 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         "| model | trainer | episodes/s | generating | GFLOP/step | GFLOP/s | ours/TRL | target "
-        "| ceiling at equal FLOP/s | ceiling, linear layers alone |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| ceiling at equal FLOP/s | ceiling, transformers passes alone "
+        "| ceiling, linear layers alone |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for preset, by_impl in results.items():
         comp, label = by_impl["comparison"], model_label(preset)
         for impl in IMPLS:
-            fig, name = by_impl[impl], "ours (GRPO)" if impl == "grpo" else "TRL GRPOTrainer"
+            fig, name = by_impl[impl], TRAINER_NAMES[impl]
             if "error" in fig:
-                lines.append(f"| {label} | {name} | {fig['error']} | | | | | | | |")
+                lines.append(f"| {label} | {name} | {fig['error']} | | | | | | | | |")
                 continue
-            cells = comparison_cells(comp) if impl == "grpo" else ("", "", "", "")
+            cells = comparison_cells(comp) if impl == "grpo" else ("",) * 5
             gflop = fig["flops_per_step"]["total"] / 1e9
             lines.append(
                 f"| {label} | {name} | {fig['episodes_per_s']:.1f} | {fig['gen_share']:.0%} | "
@@ -391,16 +461,19 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def comparison_cells(comp: dict[str, Any]) -> tuple[str, str, str, str]:
-    """The table's ours/TRL, target (met or missed) and the two ceilings' cells."""
+def comparison_cells(comp: dict[str, Any]) -> tuple[str, ...]:
+    """The table's ours/TRL, target (met or missed) and the three ceilings' cells."""
     if "speedup" not in comp:
-        return "-", "-", "-", "-"
-    speedup, target, floor = comp["speedup"], comp["target"], comp["floor_ratio"]
+        return ("-",) * 5
+    speedup, target = comp["speedup"], comp["target"]
     verdict = (
         "-" if target is None else f">= {target}x " + ("met" if speedup >= target else "missed")
     )
-    floor_cell = "-" if floor is None else f"{floor:.2f}x"
-    return f"{speedup:.2f}x", verdict, f"{comp['flop_ratio']:.2f}x", floor_cell
+    ceilings = (comp["passes_ratio"], comp["floor_ratio"])
+    return (
+        f"{speedup:.2f}x", verdict, f"{comp['flop_ratio']:.2f}x",
+        *("-" if ratio is None else f"{ratio:.2f}x" for ratio in ceilings),
+    )  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
