@@ -116,8 +116,11 @@ def main() -> None:
     directory = Path(args.results)
     write_result(directory / "result.json", results, load_before=load_before)
     shutil.copy(report, directory / "report.md")
-    for name in ("overoptimisation.png", "calibration.png"):
-        shutil.copy(report.parent / name, directory / name)
+    for name in ("overoptimisation.png", "calibration.png"):  # calibration: learned rewards only
+        if (report.parent / name).exists():
+            shutil.copy(report.parent / name, directory / name)
+        else:
+            (directory / name).unlink(missing_ok=True)
     # the held-out probes (the same secrets each time) beside the training batches' scores
     plot_overoptimisation(
         {"training batches": results["training_curve"],

@@ -46,12 +46,16 @@ def moving_average(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_overoptimisation(
-    curves: Mapping[str, Sequence[Mapping[str, float]]], path: Path, window: int = 5
+    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    path: Path,
+    window: int = 5,
+    proxy_title: str = "learned reward model score",
 ) -> None:
-    """Gold and learned-RM score against sqrt(KL) over training, per agent (Gao et al. 2022).
+    """Gold and proxy score against sqrt(KL) over training, per agent (Gao et al. 2022).
 
     Each iteration is a faint dot; the line is a moving average over ``window`` iterations,
-    because one batch's scores and KL are noisy.
+    because one batch's scores and KL are noisy. ``proxy_title`` names what the agents were
+    rewarded by.
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
@@ -68,7 +72,7 @@ def plot_overoptimisation(
                 color=dots[0].get_color(),
                 label=name,
             )
-    for axis, title in zip(axes, ("gold score", "learned reward model score"), strict=True):
+    for axis, title in zip(axes, ("gold score", proxy_title), strict=True):
         axis.set_xlabel("sqrt(KL to reference)  [sqrt(nats)]")
         axis.set_ylabel(title)
         axis.set_title(f"{title} during training")
@@ -114,7 +118,17 @@ BOUND_WARNING_SE = 3.0
 """Held-out accuracy this many standard errors above the Bayes bound cannot be noise: a bug."""
 
 
+PROXY_MEANINGS = {
+    "learned": "proxy = the learned reward model",
+    "gold": "proxy = the agents' reward, the task's gold scorer itself (reward_source gold)",
+}
+"""What a report's proxy column is, by ``RunConfig.reward_source``."""
+
+
 def _reward_model_lines(reward_model: Mapping[str, Any]) -> list[str]:
+    """The learned reward model's held-out accuracy, its bound and, when the agents were
+    rewarded by it, its rank agreement with gold on the evaluated samples (in gold mode those
+    samples' proxy is the gold scorer, so there is no such figure)."""
     accuracy, se = reward_model["accuracy"], reward_model["accuracy_standard_error"]
     text = (
         f"Reward model: pairwise accuracy {accuracy:.3f} ± {se:.3f} on "
@@ -135,13 +149,14 @@ def _reward_model_lines(reward_model: Mapping[str, Any]) -> list[str]:
             f"; an ensemble of {len(ensemble['member_accuracies'])} ({ensemble['objective']}), "
             f"members alone: {members}"
         )
-    spearman = reward_model["spearman_heldout"]
-    lines = [
-        text
-        + "; Spearman correlation with gold on the held-out samples above: "
-        + ("undefined (a constant score)" if spearman is None else f"{spearman:.3f}")
-        + "."
-    ]
+    if "spearman_heldout" in reward_model:
+        spearman = reward_model["spearman_heldout"]
+        text += "; Spearman correlation with gold on the held-out samples above: " + (
+            "undefined (a constant score)" if spearman is None else f"{spearman:.3f}"
+        )
+    else:
+        text += "; not what the agents were rewarded by (reward_source gold)"
+    lines = [text + "."]
     if bound and accuracy > bound["accuracy"] + BOUND_WARNING_SE * se:
         lines.append(
             f"**Warning:** the accuracy is more than {BOUND_WARNING_SE:g} standard errors above "
@@ -209,7 +224,8 @@ def write_report(
     rows = [[name, *(policies[name].get(c, "") for c in columns)] for name in policies]
     parts = [
         f"# rlhf-gym run: {settings['task']} with {settings['model']} ({settings['agent']})",
-        "Held-out prompts; gold = the task's gold labeler, proxy = the learned reward model, "
+        f"Held-out prompts; gold = the task's gold labeler, "
+        f"{PROXY_MEANINGS[settings.get('reward_source', 'learned')]}, "
         "KL = KL to the reference policy in nats (best-of-n: analytic).",
         _table(rows, ["policy", *columns]),
         *_perplexity_warnings(policies),
@@ -243,10 +259,15 @@ def _ensemble(reward: Mapping[str, Any], settings: Any) -> dict[str, Any]:
 
 def run_metrics(outputs: RunOutputs, calibration: Mapping[str, list[float]]) -> dict[str, Any]:
     """The run's ``metrics.json``: every policy's evaluation, the reward model's held-out
-    accuracy with its bound (and rank agreement with gold on the ``calibration`` samples), each
-    agent's summary and curve."""
+    accuracy with its bound (and, when the agents were rewarded by it, rank agreement with gold
+    on the ``calibration`` samples), each agent's summary and curve."""
     reward = outputs.summary("reward")
     agents = outputs.config.agents
+    rank_agreement = {}
+    if outputs.config.reward_source == "learned":  # else the samples' proxy is gold itself
+        rank_agreement["spearman_heldout"] = rank_correlation(
+            calibration["proxy"], calibration["gold"]
+        )
     return {
         "policies": outputs.summary("evaluate")["policies"],
         "reward_model": {
@@ -256,8 +277,7 @@ def run_metrics(outputs: RunOutputs, calibration: Mapping[str, list[float]]) -> 
             "heldout_prompts": reward["heldout_prompts"],
             "bayes_bound": reward["bayes_bound"],  # of the same held-out pairs
             **_ensemble(reward, outputs.config),
-            # rank agreement with gold on every evaluated held-out sample
-            "spearman_heldout": rank_correlation(calibration["proxy"], calibration["gold"]),
+            **rank_agreement,  # with gold, on every evaluated held-out sample
         },
         "agents": {name: outputs.summary(agent_stage(name)) for name in agents},
         "curves": {name: outputs.curve(name) for name in agents},
@@ -269,11 +289,19 @@ def write_run_report(outputs: RunOutputs, directory: Path) -> Path:
     details = outputs.load("evaluate", lambda p: json.loads((p / "details.json").read_text()))
     calibration = details["calibration"]
     metrics = run_metrics(outputs, calibration)
-    plot_overoptimisation(metrics["curves"], directory / PLOTS["Over-optimisation"])
-    plot_calibration(
-        np.asarray(calibration["proxy"]),
-        np.asarray(calibration["gold"]),
-        directory / PLOTS["Calibration"],
+    learned = outputs.config.reward_source == "learned"
+    proxy_title = "learned reward model score" if learned else "proxy: the gold scorer"
+    plot_overoptimisation(
+        metrics["curves"], directory / PLOTS["Over-optimisation"], proxy_title=proxy_title
     )
+    plots = dict(PLOTS)
+    if learned:
+        plot_calibration(
+            np.asarray(calibration["proxy"]),
+            np.asarray(calibration["gold"]),
+            directory / PLOTS["Calibration"],
+        )
+    else:  # the agents' reward is gold: nothing to calibrate
+        del plots["Calibration"]
     settings = outputs.config.to_dict()
-    return write_report(directory, settings, metrics, details["samples"], PLOTS)
+    return write_report(directory, settings, metrics, details["samples"], plots)

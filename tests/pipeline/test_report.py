@@ -38,6 +38,15 @@ def test_accuracy_within_noise_of_the_bound_or_without_one_is_not_flagged(accura
     assert len(_reward_model_lines(_reward_model(accuracy, bayes))) == 1
 
 
+def test_the_rank_agreement_with_gold_is_reported_only_where_measured():
+    learned = _reward_model_lines(_reward_model(0.62, 0.639))[0]
+    assert "Spearman correlation with gold on the held-out samples above: 0.400." in learned
+    gold_mode = _reward_model(0.62, 0.639)
+    del gold_mode["spearman_heldout"]  # run_metrics leaves it out when reward_source is gold
+    (line,) = _reward_model_lines(gold_mode)
+    assert "Spearman" not in line and line.endswith("(reward_source gold).")
+
+
 def test_a_policy_with_over_three_times_the_reference_perplexity_is_flagged():
     policies = {
         "before (reference)": {"perplexity": 88.0},

@@ -265,9 +265,15 @@ def test_direct_gold_mode_rewards_the_agents_with_the_tasks_gold_scorer(tmp_path
     Pipeline(RunConfig(output_dir=str(tmp_path), **settings), log=lambda _: None).run()
     curve = json.loads((tmp_path / "agent-token-ppo" / "curve.json").read_text())
     assert all(point["proxy"] == pytest.approx(point["gold"]) for point in curve)
-    policies = json.loads((tmp_path / "report" / "metrics.json").read_text())["policies"]
-    for policy in policies.values():
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    for policy in metrics["policies"].values():
         assert policy["proxy"] == pytest.approx(policy["gold"])
+    # no rank agreement of gold with itself passed off as the reward model's, no calibration
+    assert "spearman_heldout" not in metrics["reward_model"]
+    assert not (tmp_path / "report" / "calibration.png").exists()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "proxy = the agents' reward, the task's gold scorer itself" in report
+    assert "not what the agents were rewarded by" in report and "Spearman" not in report
 
 
 def test_an_unknown_reward_source_is_refused():
