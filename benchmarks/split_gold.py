@@ -11,7 +11,9 @@ already memorised of them), not the task.
         --policy grpo=RUN/agent-grpo/policy --max-new-tokens 20 --output OUT.json
 
 Writes ``--output`` (JSON: per split, per policy: gold, its standard error, KL, samples) and
-prints a Markdown table.
+prints a Markdown table. The standard error treats the samples as independent; with several
+samples per prompt they are not quite (a prompt's samples share its difficulty), so it is a
+little optimistic.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,6 +37,27 @@ def test_the_splits_are_the_tasks_own():
     task = get_task("arithmetic")
     assert bench.SPLITS == ("train", "test")
     assert not set(task.prompts("train")) & set(task.prompts("test"))
+
+
+def test_each_split_is_scored_on_its_own_prompts_for_every_policy(monkeypatch):
+    task, seen = get_task("arithmetic"), []
+
+    def evaluate(policy, reference, tokenizer, prompts, gold, proxy, **options):
+        seen.append((policy, reference, list(prompts), options["seed"]))
+        figures = {"gold": 0.5, "gold_std": 0.5, "kl": 0.0, "num_samples": 2 * len(prompts)}
+        return SimpleNamespace(as_dict=lambda: figures), []
+
+    monkeypatch.setattr(bench, "evaluate_policy", evaluate)
+    bench.split_gold(
+        task, "ref", None, {"a": "policy-a"}, samples_per_prompt=2, max_new_tokens=3, seed=7,
+        limit=4,
+    )  # fmt: skip
+    expected = [
+        (policy, "ref", task.prompts(split)[:4], 7)
+        for split in ("train", "test")
+        for policy in ("ref", "policy-a")
+    ]
+    assert seen == expected  # one seed and the reference for all; each split its own prompts
 
 
 def test_the_table_has_a_row_per_policy_with_both_splits():
